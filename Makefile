@@ -1,0 +1,43 @@
+# rstwatch. `make` builds ./rstwatch; `make test` runs every test (as root
+# for the kernel tests); `make generate` rebuilds the BPF object.
+
+# Pinned: Debian bookworm's clang 14 (apt-get install clang-14 llvm-14).
+# The committed tracer/rstwatch_bpfel.o is byte-for-byte what it produces.
+BPF_CLANG  ?= clang-14
+BPF_CFLAGS ?= -O2 -g -Wall -Werror
+GO         ?= go
+export BPF_CLANG BPF_CFLAGS
+
+.PHONY: all build generate test test-short lint bench test-kernels check-generated clean
+
+all: build
+
+build:
+	$(GO) build -o rstwatch ./cmd/rstwatch
+
+generate:
+	$(GO) generate ./tracer/ ./bench/...
+
+# Kernel tests need root; CI sets RSTWATCH_REQUIRE_BPF=1 so that they fail
+# instead of skipping when they cannot load.
+test:
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+check-generated: generate
+	@git diff --exit-code -- tracer bench || { echo "generated BPF files are stale: run make generate and commit"; exit 1; }
+
+bench: build
+	$(GO) run ./bench/cmd/rstwatch-bench -rstwatch ./rstwatch
+
+test-kernels:
+	bash kernels/run.sh
+
+clean:
+	rm -f rstwatch

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The kernel types rstwatch reads, trimmed to the fields it uses.
+ *
+ * Every struct is marked preserve_access_index, so field offsets are
+ * relocated against the running kernel's BTF at load time (CO-RE): these
+ * definitions give names and types, never offsets. Anonymous unions and
+ * structs of the kernel are flattened here; CO-RE finds a field through the
+ * kernel's anonymous members by name.
+ */
+#ifndef __RSTWATCH_VMLINUX_H__
+#define __RSTWATCH_VMLINUX_H__
+
+typedef unsigned char __u8;
+typedef short int __s16;
+typedef short unsigned int __u16;
+typedef int __s32;
+typedef unsigned int __u32;
+typedef long long int __s64;
+typedef long long unsigned int __u64;
+typedef __u8 u8;
+typedef __s16 s16;
+typedef __u16 u16;
+typedef __s32 s32;
+typedef __u32 u32;
+typedef __s64 s64;
+typedef __u64 u64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+typedef _Bool bool;
+enum { false = 0, true = 1 };
+
+enum bpf_map_type {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_RINGBUF = 27,
+};
+
+enum {
+	BPF_ANY = 0,
+	BPF_NOEXIST = 1,
+	BPF_EXIST = 2,
+};
+
+enum {
+	BPF_RB_NO_WAKEUP = 1,
+	BPF_RB_FORCE_WAKEUP = 2,
+};
+
+enum {
+	BPF_RB_AVAIL_DATA = 0,
+};
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+typedef struct {
+	int counter;
+} atomic_t;
+
+typedef struct {
+	s64 counter;
+} atomic64_t;
+
+struct in6_addr {
+	union {
+		__u8 u6_addr8[16];
+		__be32 u6_addr32[4];
+	} in6_u;
+};
+
+struct ns_common {
+	unsigned int inum;
+};
+
+struct net {
+	struct ns_common ns;
+};
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	short unsigned int skc_family;
+	volatile unsigned char skc_state;
+	possible_net_t skc_net;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+	atomic64_t skc_cookie;
+};
+
+struct inode {
+	long unsigned int i_ino;
+};
+
+struct file {
+	void *private_data;
+	struct inode *f_inode;
+};
+
+struct sock;
+
+struct socket {
+	struct file *file;
+	struct sock *sk;
+};
+
+struct sock {
+	struct sock_common __sk_common;
+	struct socket *sk_socket;
+	u16 sk_protocol;
+	u16 sk_type;
+};
+
+struct net_device {
+	possible_net_t nd_net;
+};
+
+struct sk_buff {
+	struct net_device *dev;
+	__u16 transport_header;
+	__u16 network_header;
+	unsigned char *head;
+};
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
+struct signal_struct {
+	atomic_t live;
+};
+
+struct task_struct {
+	int pid;
+	int tgid;
+	struct task_struct *group_leader;
+	char comm[16];
+	struct files_struct *files;
+	struct signal_struct *signal;
+};
+
+struct trace_entry {
+	short unsigned int type;
+	unsigned char flags;
+	unsigned char preempt_count;
+	int pid;
+};
+
+/*
+ * tcp:tcp_send_reset. Before 6.10 it is an event of the tcp_event_sk_skb
+ * class and has no reason; from 6.10 it is its own event with one. Only the
+ * two pointers (same names in every layout) and the reason are read from the
+ * context: addresses come from the socket or the packet, so the differing
+ * address layouts of the context never matter.
+ */
+struct trace_event_raw_tcp_event_sk_skb {
+	struct trace_entry ent;
+	const void *skbaddr;
+	const void *skaddr;
+};
+
+/* Only the type is needed: CO-RE matches an enum field only with an enum. */
+enum sk_rst_reason {
+	SK_RST_REASON_NOT_SPECIFIED = 0,
+};
+
+struct trace_event_raw_tcp_send_reset {
+	struct trace_entry ent;
+	const void *skbaddr;
+	const void *skaddr;
+	enum sk_rst_reason reason;
+};
+
+/* tcp:tcp_receive_reset and tcp:tcp_destroy_sock (class tcp_event_sk). */
+struct trace_event_raw_tcp_event_sk {
+	struct trace_entry ent;
+	const void *skaddr;
+	__u64 sock_cookie;
+};
+
+struct trace_event_raw_inet_sock_set_state {
+	struct trace_entry ent;
+	const void *skaddr;
+	int oldstate;
+	int newstate;
+	__u16 protocol;
+};
+
+struct trace_event_raw_sys_exit {
+	struct trace_entry ent;
+	long int id;
+	long int ret;
+};
+
+#pragma clang attribute pop
+
+#endif /* __RSTWATCH_VMLINUX_H__ */

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The wire format between the BPF programs and the Go tracer. bpf2go
+ * generates the Go mirror of these structs (-type), so this is their only
+ * definition.
+ */
+#ifndef __RSTWATCH_H__
+#define __RSTWATCH_H__
+
+#define TASK_COMM_LEN 16
+
+enum rst_direction {
+	RST_SEND = 1,
+	RST_RECEIVE = 2,
+};
+
+/* How the owner of the local socket was found. */
+enum owner_source {
+	OWNER_NONE = 0,
+	OWNER_SOCKET = 1,   /* by socket pointer: the live socket was seen being made */
+	OWNER_TUPLE = 2,    /* by 4-tuple: the socket is gone or is a timewait socket */
+	OWNER_LISTENER = 3, /* the listener's owner: not accepted yet */
+};
+
+#define REASON_UNKNOWN 0xffff
+
+/* Indexes of the per-CPU stats array. */
+enum stat_index {
+	STAT_SEEN = 0,     /* resets seen by the programs (before filters) */
+	STAT_EMITTED = 1,  /* records submitted to the ring buffer */
+	STAT_LOST = 2,     /* ring buffer full: records dropped */
+	STAT_FILTERED = 3, /* dropped by --pid/--port/--netns filters */
+	STAT_AGG_FULL = 4, /* aggregation map full: counted in the overflow key */
+	STAT_MAX = 5,
+};
+
+struct owner {
+	__u64 learned_ns; /* when the owner was learned, to tell it from a later exit */
+	__u32 pid;        /* thread group id */
+	__u32 tid;        /* the thread that connected, accepted or listened */
+	char comm[TASK_COMM_LEN]; /* the thread group leader's name */
+};
+
+struct event {
+	__u64 time_ns; /* bpf_ktime_get_ns */
+	__u64 cookie;  /* socket cookie, 0 when unknown */
+	__u64 inode;   /* socket inode of a full socket with a file, 0 otherwise */
+	__u32 netns;
+	__u32 task_pid;
+	__u32 task_tid;
+	__u32 owner_pid;
+	__u32 owner_tid;
+	__u16 family; /* AF_INET or AF_INET6 of the addresses below */
+	__u16 lport;  /* host byte order */
+	__u16 rport;
+	__u16 reason; /* enum sk_rst_reason, REASON_UNKNOWN when not reported */
+	__u8 direction;
+	__u8 state; /* TCP state of the socket, 0 when there is none */
+	__u8 owner_source;
+	__u8 owner_alive;
+	__u8 laddr[16];
+	__u8 raddr[16];
+	char task_comm[TASK_COMM_LEN];   /* the running task's thread group leader */
+	char task_thread[TASK_COMM_LEN]; /* the running thread itself */
+	char owner_comm[TASK_COMM_LEN];
+};
+
+/*
+ * In-kernel aggregation (serve): a count per key, read by the daemon on
+ * scrape, so a storm costs no wake-up and no per-event copy.
+ */
+struct agg_key {
+	__u32 owner_pid;
+	__u16 reason;
+	__u16 zk_port; /* the ZooKeeper port of the connection, 0 when not ZooKeeper */
+	__u8 direction;
+	__u8 owner_source;
+	__u8 zk_family;
+	__u8 pad;
+	__u8 zk_addr[16]; /* the ZooKeeper server's address, zero when not ZooKeeper */
+	char owner_comm[TASK_COMM_LEN];
+};
+
+#endif /* __RSTWATCH_H__ */

@@ -1,0 +1,97 @@
+package tracer
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"unsafe"
+
+	"github.com/rstwatch/rstwatch/event"
+)
+
+const (
+	afInet  = 2
+	afInet6 = 10
+)
+
+var errShortRecord = errors.New("ring buffer record shorter than struct event")
+
+// decoder turns raw records into events without reflection and, in steady
+// state, without allocating: comm strings are interned and the Owner a
+// decoded event points at is reused, so an event is only valid until the
+// next decode.
+type decoder struct {
+	reasons reasonNames
+	clock   clockOffset
+	comms   map[[16]int8]string
+	owner   event.Owner
+}
+
+func newDecoder(reasons reasonNames, clock clockOffset) *decoder {
+	return &decoder{reasons: reasons, clock: clock, comms: make(map[[16]int8]string)}
+}
+
+// comm interns a NUL-padded kernel comm. The table is bounded by clearing
+// it when it grows past what any real host runs.
+func (d *decoder) comm(c [16]int8) string {
+	if s, ok := d.comms[c]; ok {
+		return s
+	}
+	if len(d.comms) > 4096 {
+		clear(d.comms)
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&c[0])), len(c))
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	s := string(b)
+	d.comms[c] = s
+	return s
+}
+
+func addr(family uint16, raw *[16]uint8) netip.Addr {
+	if family == afInet {
+		return netip.AddrFrom4([4]byte(raw[:4]))
+	}
+	// IPv4 on an IPv6 socket is IPv4 on the wire: show it as such.
+	return netip.AddrFrom16(*raw).Unmap()
+}
+
+func (d *decoder) decode(raw []byte, ev *event.Event) error {
+	if len(raw) < int(unsafe.Sizeof(rstwatchEvent{})) {
+		return errShortRecord
+	}
+	r := (*rstwatchEvent)(unsafe.Pointer(&raw[0]))
+
+	*ev = event.Event{
+		Time:      d.clock.wall(r.TimeNs),
+		Direction: event.Direction(r.Direction),
+		Local:     netip.AddrPortFrom(addr(r.Family, &r.Laddr), r.Lport),
+		Remote:    netip.AddrPortFrom(addr(r.Family, &r.Raddr), r.Rport),
+		State:     stateName(r.State),
+		Reason:    reasonUnknown,
+		NetNS:     r.Netns,
+		Cookie:    r.Cookie,
+		Inode:     r.Inode,
+		Task: event.Task{
+			PID:    r.TaskPid,
+			TID:    r.TaskTid,
+			Comm:   d.comm(r.TaskComm),
+			Thread: d.comm(r.TaskThread),
+		},
+	}
+	if r.Reason != 0xffff {
+		ev.Reason = d.reasons.name(r.Reason)
+	}
+	if r.OwnerSource != 0 {
+		d.owner = event.Owner{
+			PID:    r.OwnerPid,
+			TID:    r.OwnerTid,
+			Comm:   d.comm(r.OwnerComm),
+			Alive:  r.OwnerAlive != 0,
+			Source: event.OwnerSource(r.OwnerSource),
+		}
+		ev.Owner = &d.owner
+	}
+	return nil
+}

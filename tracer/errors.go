@@ -1,0 +1,49 @@
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cilium/ebpf"
+)
+
+// SetupError is a failure to load or attach, with one sentence an operator
+// can act on. Detail keeps the underlying error (a verifier log, say) for
+// --debug.
+type SetupError struct {
+	Msg    string
+	Detail error
+}
+
+func (e *SetupError) Error() string { return e.Msg }
+func (e *SetupError) Unwrap() error { return e.Detail }
+
+// explain turns a load or attach error into a SetupError.
+func explain(what string, err error) error {
+	switch {
+	case errors.Is(err, os.ErrPermission) || errors.Is(err, ebpf.ErrNotSupported) && os.Geteuid() != 0:
+		return &SetupError{
+			Msg:    fmt.Sprintf("%s: permission denied: run rstwatch as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE); `rstwatch doctor` checks this", what),
+			Detail: err,
+		}
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return &SetupError{
+			Msg:    fmt.Sprintf("%s: this kernel does not support it (needs BPF ring buffers, Linux 5.8+, and BTF); `rstwatch doctor` says what is missing", what),
+			Detail: err,
+		}
+	case errors.Is(err, os.ErrNotExist):
+		return &SetupError{
+			Msg:    fmt.Sprintf("%s: not found: is tracefs mounted (mount -t tracefs tracefs /sys/kernel/tracing) and does the kernel have TCP tracepoints?", what),
+			Detail: err,
+		}
+	}
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return &SetupError{
+			Msg:    fmt.Sprintf("%s: the kernel's verifier rejected the program (run with --debug for its log); please report it with `uname -r`", what),
+			Detail: err,
+		}
+	}
+	return &SetupError{Msg: fmt.Sprintf("%s: %v", what, err), Detail: err}
+}

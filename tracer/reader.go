@@ -1,0 +1,121 @@
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/rstwatch/rstwatch/event"
+)
+
+// recordSource is the part of *ringbuf.Reader the read loop uses, so the
+// loop's batching and shutdown are tested without a kernel.
+type recordSource interface {
+	SetDeadline(time.Time)
+	ReadInto(*ringbuf.Record) error
+	Close() error
+}
+
+// Handler receives each decoded event. The event and what it points to are
+// reused after the handler returns: copy what must outlive the call.
+type Handler func(*event.Event)
+
+// LostHandler is told how many records the kernel dropped since the last
+// call, as soon as the drops are seen.
+type LostHandler func(n uint64)
+
+// Run reads events until ctx is done, then drains what the ring buffer still
+// holds and returns nil. It is the only reader of the ring buffer.
+func (t *Tracer) Run(ctx context.Context, h Handler, lost LostHandler) error {
+	if t.cfg.NoEvents {
+		<-ctx.Done()
+		return nil
+	}
+	rd, err := ringbuf.NewReader(t.objs.Events)
+	if err != nil {
+		return fmt.Errorf("tracer: opening the ring buffer: %w", err)
+	}
+	defer rd.Close()
+	l := &loop{
+		src:      rd,
+		dec:      newDecoder(t.reasons, t.clock),
+		interval: t.cfg.PollInterval,
+		handle:   h,
+		lost:     lost,
+		stats:    func() (uint64, error) { s, err := t.Stats(); return s.Lost, err },
+		log:      t.log.Warn,
+	}
+	return l.run(ctx)
+}
+
+type loop struct {
+	src      recordSource
+	dec      *decoder
+	interval time.Duration
+	handle   Handler
+	lost     LostHandler
+	stats    func() (lost uint64, err error)
+	log      func(msg string, args ...any)
+
+	reportedLost uint64
+}
+
+func (l *loop) run(ctx context.Context) error {
+	var (
+		rec ringbuf.Record
+		ev  event.Event
+	)
+	for {
+		done := ctx.Err() != nil
+		// Records are submitted without a wake-up under load, so the
+		// reader drains on a timer; after ctx is done one last pass with
+		// a past deadline takes what is left.
+		deadline := time.Now().Add(l.interval)
+		if done {
+			deadline = time.Now()
+		}
+		l.src.SetDeadline(deadline)
+		for {
+			err := l.src.ReadInto(&rec)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			if errors.Is(err, ringbuf.ErrClosed) {
+				l.checkLost()
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("tracer: reading the ring buffer: %w", err)
+			}
+			if err := l.dec.decode(rec.RawSample, &ev); err != nil {
+				l.log("skipping a malformed record", "error", err, "len", len(rec.RawSample))
+				continue
+			}
+			l.handle(&ev)
+		}
+		l.checkLost()
+		if done {
+			return nil
+		}
+	}
+}
+
+func (l *loop) checkLost() {
+	if l.stats == nil {
+		return
+	}
+	n, err := l.stats()
+	if err != nil {
+		l.log("reading the lost-event counter failed", "error", err)
+		return
+	}
+	if n > l.reportedLost {
+		if l.lost != nil {
+			l.lost(n - l.reportedLost)
+		}
+		l.reportedLost = n
+	}
+}

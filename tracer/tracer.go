@@ -1,0 +1,337 @@
+// Package tracer loads rstwatch's BPF programs, attaches them to the TCP
+// reset tracepoints (and the ones owner attribution needs), reads the ring
+// buffer and decodes records into event.Event.
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Defaults sized for a reset storm on a small host: ~160-byte records at
+// 250k/s fill 8 MiB in ~200 ms, far longer than a poll interval.
+const (
+	DefaultRingBufferSize = 8 << 20
+	DefaultPollInterval   = 5 * time.Millisecond
+	DefaultOwnerTableSize = 65536
+)
+
+// Config selects what the programs report. Zero values mean "everything".
+type Config struct {
+	RingBufferSize int           // bytes, a power of two and a multiple of the page size
+	PollInterval   time.Duration // how often the reader drains the ring without a wake-up
+	WakeupPerEvent bool          // wake the reader for every record (latency over throughput)
+	PID            uint32        // report only resets whose owner or task is this process
+	Ports          []uint16      // report only resets whose local or remote port is one of these
+	NetNS          uint32        // report only resets in this network namespace (inode)
+	OwnerTableSize int           // sockets and 4-tuples remembered for attribution
+	// Aggregate counts resets in a kernel map keyed by direction, reason,
+	// owner and ZooKeeper endpoint; Events streams every reset through the
+	// ring buffer. At least one must be set.
+	Aggregate bool
+	NoEvents  bool
+	ZKPorts   []uint16 // ZooKeeper client ports, for the aggregation key
+	Logger    *slog.Logger
+}
+
+// Tracer is a loaded and attached set of programs. Close detaches them.
+type Tracer struct {
+	cfg      Config
+	objs     rstwatchObjects
+	links    []link.Link
+	reasons  reasonNames
+	clock    clockOffset
+	degraded []string
+	log      *slog.Logger
+}
+
+// optional programs: rstwatch still reports resets without them, with less
+// attribution. Each maps to what is lost when it cannot attach.
+var attachPoints = []struct {
+	group, name string
+	prog        string
+	required    bool
+	lost        string
+}{
+	{"tcp", "tcp_send_reset", "rstwatch_send_reset", true, ""},
+	{"tcp", "tcp_receive_reset", "rstwatch_receive_reset", true, ""},
+	{"sock", "inet_sock_set_state", "rstwatch_set_state", false, "owners of connecting and listening sockets"},
+	{"tcp", "tcp_destroy_sock", "rstwatch_destroy_sock", false, "forgetting destroyed sockets (owners may be stale)"},
+	{"syscalls", "sys_exit_accept4", "rstwatch_accept4", false, "owners of accepted sockets (accept4)"},
+	{"syscalls", "sys_exit_accept", "rstwatch_accept", false, "owners of accepted sockets (accept)"},
+	{"sched", "sched_process_exit", "rstwatch_exit", false, "whether an owner has exited"},
+}
+
+// Open loads and attaches the programs.
+func Open(cfg Config) (*Tracer, error) {
+	if cfg.RingBufferSize == 0 {
+		cfg.RingBufferSize = DefaultRingBufferSize
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.OwnerTableSize == 0 {
+		cfg.OwnerTableSize = DefaultOwnerTableSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkRingSize(cfg.RingBufferSize); err != nil {
+		return nil, err
+	}
+	if cfg.NoEvents && !cfg.Aggregate {
+		return nil, errors.New("tracer: nothing to do: neither events nor aggregation requested")
+	}
+	if err := ensureTracefs(cfg.Logger); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, explain("raising the locked-memory limit", err)
+	}
+
+	spec, err := loadRstwatch()
+	if err != nil {
+		return nil, fmt.Errorf("tracer: reading the embedded BPF object: %w", err)
+	}
+	kspec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil, &SetupError{Msg: "the kernel has no BTF (/sys/kernel/btf/vmlinux): rstwatch needs a kernel built with CONFIG_DEBUG_INFO_BTF=y", Detail: err}
+	}
+
+	t := &Tracer{cfg: cfg, reasons: kernelReasonNames(kspec), log: cfg.Logger}
+
+	// Programs whose tracepoint this kernel lacks are removed before the
+	// load, so an optional one cannot fail the whole collection.
+	for _, ap := range attachPoints {
+		if tracepointExists(ap.group, ap.name) {
+			continue
+		}
+		if ap.required {
+			return nil, &SetupError{Msg: fmt.Sprintf("the kernel has no tracepoint %s:%s (needs Linux 4.16+ with CONFIG_TRACEPOINTS; is tracefs mounted?)", ap.group, ap.name)}
+		}
+		delete(spec.Programs, ap.prog)
+		t.degraded = append(t.degraded, fmt.Sprintf("no tracepoint %s:%s: without %s", ap.group, ap.name, ap.lost))
+	}
+
+	spec.Maps[rstwatchMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
+	for _, m := range []string{rstwatchMapOwnerBySock, rstwatchMapOwnerByTuple} {
+		spec.Maps[m].MaxEntries = uint32(cfg.OwnerTableSize)
+	}
+	if !cfg.Aggregate {
+		spec.Maps[rstwatchMapCounts].MaxEntries = 1
+	}
+	if cfg.NoEvents {
+		// The ring buffer must exist for the program to load; keep it small.
+		spec.Maps[rstwatchMapEvents].MaxEntries = uint32(os.Getpagesize())
+	}
+	consts := map[string]any{
+		"filter_pid":   cfg.PID,
+		"filter_netns": cfg.NetNS,
+		"filter_ports": len(cfg.Ports) > 0,
+		"emit_events":  !cfg.NoEvents,
+		"aggregate":    cfg.Aggregate,
+		"wakeup_bytes": uint64(0),
+	}
+	if !cfg.WakeupPerEvent {
+		consts["wakeup_bytes"] = uint64(cfg.RingBufferSize / 4)
+	}
+	for name, v := range consts {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("tracer: setting %s: %w", name, err)
+		}
+	}
+
+	// Load only what survived the tracepoint check.
+	if err := spec.LoadAndAssign(&t.objs, &ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{KernelTypes: kspec},
+	}); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			cfg.Logger.Debug("verifier log", "log", fmt.Sprintf("%+v", ve))
+		}
+		return nil, explain("loading the BPF programs", err)
+	}
+	if err := t.fillPorts(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if cfg.Aggregate {
+		// The overflow key (all zero) must exist before the map can fill.
+		var zero rstwatchAggKey
+		if err := t.objs.Counts.Update(&zero, uint64(0), ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+			t.Close()
+			return nil, fmt.Errorf("tracer: creating the overflow counter: %w", err)
+		}
+	}
+	if err := t.attach(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.clock = newClockOffset()
+	return t, nil
+}
+
+// The programs struct has a field per program; a deleted spec leaves nil.
+func (t *Tracer) program(name string) *ebpf.Program {
+	switch name {
+	case rstwatchProgRstwatchSendReset:
+		return t.objs.RstwatchSendReset
+	case rstwatchProgRstwatchReceiveReset:
+		return t.objs.RstwatchReceiveReset
+	case rstwatchProgRstwatchSetState:
+		return t.objs.RstwatchSetState
+	case rstwatchProgRstwatchDestroySock:
+		return t.objs.RstwatchDestroySock
+	case rstwatchProgRstwatchAccept4:
+		return t.objs.RstwatchAccept4
+	case rstwatchProgRstwatchAccept:
+		return t.objs.RstwatchAccept
+	case rstwatchProgRstwatchExit:
+		return t.objs.RstwatchExit
+	}
+	return nil
+}
+
+func (t *Tracer) attach() error {
+	for _, ap := range attachPoints {
+		prog := t.program(ap.prog)
+		if prog == nil {
+			continue
+		}
+		l, err := link.Tracepoint(ap.group, ap.name, prog, nil)
+		if err != nil {
+			if ap.required {
+				return explain(fmt.Sprintf("attaching to %s:%s", ap.group, ap.name), err)
+			}
+			t.degraded = append(t.degraded, fmt.Sprintf("attaching %s:%s failed (%v): without %s", ap.group, ap.name, err, ap.lost))
+			continue
+		}
+		t.links = append(t.links, l)
+	}
+	return nil
+}
+
+func (t *Tracer) fillPorts() error {
+	const report, zk = 1, 2
+	flags := map[uint16]uint8{}
+	for _, p := range t.cfg.Ports {
+		flags[p] |= report
+	}
+	for _, p := range t.cfg.ZKPorts {
+		flags[p] |= zk
+	}
+	for p, f := range flags {
+		if err := t.objs.Ports.Put(uint32(p), f); err != nil {
+			return fmt.Errorf("tracer: setting port filter %d: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Degraded lists what this kernel did not allow, for doctor and the log.
+func (t *Tracer) Degraded() []string { return t.degraded }
+
+// ReportsReasons says whether the kernel names the reason of sent resets.
+func (t *Tracer) ReportsReasons() bool { return len(t.reasons) > 0 }
+
+// Close detaches every program and frees the maps. It is safe to call more
+// than once and on a partly opened tracer.
+func (t *Tracer) Close() error {
+	var errs []error
+	for _, l := range t.links {
+		errs = append(errs, l.Close())
+	}
+	t.links = nil
+	errs = append(errs, t.objs.Close())
+	return errors.Join(errs...)
+}
+
+// Stats are the programs' own counters, summed over CPUs.
+type Stats struct {
+	Seen     uint64 // resets seen by the programs, before filters
+	Emitted  uint64 // records written to the ring buffer
+	Lost     uint64 // records dropped because the ring buffer was full
+	Filtered uint64 // resets dropped by the pid/port/netns filters
+	AggFull  uint64 // resets folded into the overflow aggregate
+}
+
+// Stats reads the per-CPU counters.
+func (t *Tracer) Stats() (Stats, error) {
+	var s Stats
+	dst := []*uint64{&s.Seen, &s.Emitted, &s.Lost, &s.Filtered, &s.AggFull}
+	var per []uint64
+	for i, d := range dst {
+		if err := t.objs.Stats.Lookup(uint32(i), &per); err != nil {
+			return s, fmt.Errorf("tracer: reading stats: %w", err)
+		}
+		for _, v := range per {
+			*d += v
+		}
+	}
+	return s, nil
+}
+
+func checkRingSize(n int) error {
+	page := os.Getpagesize()
+	if n < page || n&(n-1) != 0 {
+		return fmt.Errorf("ring buffer size %d: must be a power of two and at least %d bytes", n, page)
+	}
+	return nil
+}
+
+// tracefs roots cilium/ebpf looks under, in its order.
+var tracefsRoots = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
+
+func tracepointExists(group, name string) bool {
+	for _, root := range tracefsRoots {
+		if _, err := os.Stat(root + "/events/" + group + "/" + name + "/id"); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// TracefsMounted reports whether a tracefs with the TCP events is reachable.
+func TracefsMounted() bool {
+	for _, root := range tracefsRoots {
+		if _, err := os.Stat(root + "/events"); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// ensureTracefs mounts tracefs where the kernel has it but nobody mounted it:
+// attaching to a tracepoint needs its id file.
+func ensureTracefs(log *slog.Logger) error {
+	if TracefsMounted() {
+		return nil
+	}
+	if err := unix.Mount("tracefs", tracefsRoots[0], "tracefs", 0, ""); err != nil {
+		return &SetupError{Msg: fmt.Sprintf("tracefs is not mounted and mounting it failed (%v): run `mount -t tracefs tracefs /sys/kernel/tracing` as root", err), Detail: err}
+	}
+	log.Info("mounted tracefs", "path", tracefsRoots[0])
+	return nil
+}
+
+// clockOffset converts bpf_ktime_get_ns (CLOCK_MONOTONIC) to wall time.
+type clockOffset struct{ wallMinusMono int64 }
+
+func newClockOffset() clockOffset {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return clockOffset{time.Now().UnixNano() - ts.Nano()}
+}
+
+func (c clockOffset) wall(mono uint64) time.Time {
+	return time.Unix(0, int64(mono)+c.wallMinusMono)
+}
