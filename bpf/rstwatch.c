@@ -145,19 +145,33 @@ static __always_inline void fill_owner_from_current(struct owner *o)
 	bpf_core_read_str(o->comm, sizeof(o->comm), &leader->comm);
 }
 
+static __always_inline bool full_sock(__u8 state)
+{
+	return state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
+}
+
 /* The connection as seen from the socket: local is this host's end. */
 static __always_inline void tuple_from_sock(const struct sock *sk, struct tuple *t)
 {
+	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+
 	t->netns = sock_netns(sk);
 	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	t->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	/*
+	 * A full socket going to CLOSE has released its port (skc_num = 0)
+	 * before inet_sock_set_state fires and before an active reset is sent;
+	 * inet_sport keeps it.
+	 */
+	if (full_sock(state))
+		t->lport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 	t->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (t->family == AF_INET6) {
 		BPF_CORE_READ_INTO(&t->laddr, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO(&t->raddr, sk, __sk_common.skc_v6_daddr);
 	} else {
-		BPF_CORE_READ_INTO(&t->laddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO(&t->raddr, sk, __sk_common.skc_daddr);
+		bpf_core_read(&t->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(&t->raddr, 4, &sk->__sk_common.skc_daddr);
 	}
 }
 
@@ -243,7 +257,7 @@ static __always_inline __u8 find_owner(const struct sock *sk, __u8 state, struct
 /* Sockets that a full socket's file points at, for the /proc fallback. */
 static __always_inline __u64 sock_inode(const struct sock *sk, __u8 state)
 {
-	if (!sk || state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
+	if (!sk || !full_sock(state))
 		return 0;
 	struct socket *so = BPF_CORE_READ(sk, sk_socket);
 	if (!so)

@@ -119,6 +119,12 @@ struct sock {
 	u16 sk_type;
 };
 
+/* Full sockets only: timewait and request sockets end at sock_common. */
+struct inet_sock {
+	struct sock sk;
+	__be16 inet_sport;
+};
+
 struct net_device {
 	possible_net_t nd_net;
 };

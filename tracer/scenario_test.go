@@ -1,0 +1,369 @@
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rstwatch/rstwatch/event"
+)
+
+// requireBPF skips a kernel test where BPF cannot be used, unless
+// RSTWATCH_REQUIRE_BPF=1 (CI) turns the skip into a failure.
+func requireBPF(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("RSTWATCH_REQUIRE_BPF") == "1" {
+		t.Fatal("kernel test needs root, and RSTWATCH_REQUIRE_BPF=1 forbids skipping it")
+	}
+	t.Skip("kernel test needs root")
+}
+
+// collector runs a tracer and keeps copies of every event.
+type collector struct {
+	tr     *Tracer
+	mu     sync.Mutex
+	events []event.Event
+	lost   uint64
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startCollector(t testing.TB, cfg Config) *collector {
+	t.Helper()
+	requireBPF(t)
+	tr, err := Open(cfg)
+	if err != nil {
+		var se *SetupError
+		if errors.As(err, &se) {
+			t.Fatalf("open: %v (%+v)", err, se.Detail)
+		}
+		t.Fatalf("open: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &collector{tr: tr, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		c.done <- tr.Run(ctx, func(e *event.Event) {
+			cp := *e
+			if e.Owner != nil {
+				o := *e.Owner
+				cp.Owner = &o
+			}
+			c.mu.Lock()
+			c.events = append(c.events, cp)
+			c.mu.Unlock()
+		}, func(n uint64) {
+			c.mu.Lock()
+			c.lost += n
+			c.mu.Unlock()
+		})
+	}()
+	t.Cleanup(func() { c.stop(t) })
+	return c
+}
+
+func (c *collector) stop(t testing.TB) {
+	if c.cancel == nil {
+		return
+	}
+	c.cancel()
+	c.cancel = nil
+	if err := <-c.done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	if err := c.tr.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+}
+
+// find waits for the event of a direction between two endpoints.
+func (c *collector) find(t testing.TB, dir event.Direction, local, remote netip.AddrPort) event.Event {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		for _, e := range c.events {
+			if e.Direction == dir && e.Local == local && e.Remote == remote {
+				c.mu.Unlock()
+				return e
+			}
+		}
+		c.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var seen []string
+	for _, e := range c.events {
+		seen = append(seen, fmt.Sprintf("%s %s->%s", e.Direction, e.Local, e.Remote))
+	}
+	t.Fatalf("no %s event %s -> %s; seen: %v", dir, local, remote, seen)
+	return event.Event{}
+}
+
+// topology is where the two sides of a scenario run.
+type topology struct {
+	name                   string
+	serverNS, clientNS     string // "" is the root namespace
+	serverAddr, clientAddr netip.Addr
+	serverNetNS            uint32
+	clientNetNS            uint32
+}
+
+func nsInode(t testing.TB, name string) uint32 {
+	t.Helper()
+	path := "/proc/self/ns/net"
+	if name != "" {
+		path = "/run/netns/" + name
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return uint32(st.Ino)
+}
+
+func run(t testing.TB, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// twoHosts makes a client and a server "host": two network namespaces
+// joined by a veth pair, with documentation-range addresses that exist only
+// inside them.
+func twoHosts(t testing.TB) (clientNS, serverNS string) {
+	t.Helper()
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Fatal("ip (iproute2) is needed for the namespace tests")
+	}
+	p := fmt.Sprintf("rstw%d", os.Getpid()%100000)
+	clientNS, serverNS = p+"c", p+"s"
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "netns", "del", clientNS).Run()
+		_ = exec.Command("ip", "netns", "del", serverNS).Run()
+	})
+	run(t, "ip", "netns", "add", clientNS)
+	run(t, "ip", "netns", "add", serverNS)
+	run(t, "ip", "link", "add", p+"a", "netns", clientNS, "type", "veth", "peer", "name", p+"b", "netns", serverNS)
+	sides := []struct{ ns, dev, v4, v6, mac string }{
+		{clientNS, p + "a", "192.0.2.1", "2001:db8::1", "02:00:00:00:00:01"},
+		{serverNS, p + "b", "192.0.2.2", "2001:db8::2", "02:00:00:00:00:02"},
+	}
+	for _, side := range sides {
+		run(t, "ip", "-n", side.ns, "link", "set", "lo", "up")
+		run(t, "ip", "-n", side.ns, "link", "set", side.dev, "address", side.mac)
+		run(t, "ip", "-n", side.ns, "addr", "add", side.v4+"/24", "dev", side.dev)
+		run(t, "ip", "-n", side.ns, "addr", "add", side.v6+"/64", "dev", side.dev, "nodad")
+		run(t, "ip", "-n", side.ns, "link", "set", side.dev, "up")
+	}
+	// Static neighbours: a first packet that waits for ARP or neighbour
+	// discovery leaves in a timer's context, and the scenarios assert
+	// which task the kernel was running.
+	for i, side := range sides {
+		peer := sides[1-i]
+		run(t, "ip", "-n", side.ns, "neigh", "replace", peer.v4, "lladdr", peer.mac, "dev", side.dev, "nud", "permanent")
+		run(t, "ip", "-n", side.ns, "neigh", "replace", peer.v6, "lladdr", peer.mac, "dev", side.dev, "nud", "permanent")
+	}
+	return clientNS, serverNS
+}
+
+func topologies(t *testing.T) []topology {
+	requireBPF(t)
+	root := nsInode(t, "")
+	clientNS, serverNS := twoHosts(t)
+	cn, sn := nsInode(t, clientNS), nsInode(t, serverNS)
+	return []topology{
+		{"loopback/ipv4", "", "", netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.1"), root, root},
+		{"loopback/ipv6", "", "", netip.MustParseAddr("::1"), netip.MustParseAddr("::1"), root, root},
+		{"netns/ipv4", serverNS, clientNS, netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.1"), sn, cn},
+		{"netns/ipv6", serverNS, clientNS, netip.MustParseAddr("2001:db8::2"), netip.MustParseAddr("2001:db8::1"), sn, cn},
+	}
+}
+
+// want is what a scenario expects of one event.
+type want struct {
+	reason     string
+	state      string
+	netns      uint32
+	task       *agent // nil: no assertion (see the scenario)
+	owner      *agent // nil: owner must be null
+	ownerAlive bool
+}
+
+// reason is what this kernel says for a sent reset: kernels before 6.10
+// report none.
+func (c *collector) reason(name string) string {
+	if !c.tr.ReportsReasons() {
+		return "UNKNOWN"
+	}
+	return name
+}
+
+func check(t *testing.T, what string, e event.Event, w want) {
+	t.Helper()
+	if e.Reason != w.reason {
+		t.Errorf("%s: reason %q, want %q", what, e.Reason, w.reason)
+	}
+	if w.state != "" && e.State != w.state {
+		t.Errorf("%s: state %q, want %q", what, e.State, w.state)
+	}
+	if e.NetNS != w.netns {
+		t.Errorf("%s: netns %d, want %d", what, e.NetNS, w.netns)
+	}
+	if w.task != nil && (e.Task.PID != w.task.pid || e.Task.Comm != w.task.name) {
+		t.Errorf("%s: task %d/%s, want %d/%s", what, e.Task.PID, e.Task.Comm, w.task.pid, w.task.name)
+	}
+	switch {
+	case w.owner == nil && e.Owner != nil:
+		t.Errorf("%s: owner %+v, want none", what, *e.Owner)
+	case w.owner != nil && e.Owner == nil:
+		t.Errorf("%s: no owner, want %d/%s", what, w.owner.pid, w.owner.name)
+	case w.owner != nil:
+		if e.Owner.PID != w.owner.pid || e.Owner.Comm != w.owner.name || e.Owner.Alive != w.ownerAlive {
+			t.Errorf("%s: owner %d/%s alive=%v, want %d/%s alive=%v", what,
+				e.Owner.PID, e.Owner.Comm, e.Owner.Alive, w.owner.pid, w.owner.name, w.ownerAlive)
+		}
+	}
+	if !t.Failed() {
+		t.Logf("%s: %s %s -> %s state=%s reason=%s task=%d/%s owner=%v", what, e.Direction, e.Local, e.Remote,
+			e.State, e.Reason, e.Task.PID, e.Task.Comm, e.Owner)
+	}
+}
+
+func addrPort(t testing.TB, s string) netip.AddrPort {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// connected sets up server s listening and client c connected to it, and
+// returns the client's and the server's endpoints.
+func connected(t *testing.T, top topology, s, c *agent) (cli, srv netip.AddrPort) {
+	t.Helper()
+	srv = addrPort(t, s.do("listen %s", netip.AddrPortFrom(top.serverAddr, 0))[0])
+	cli = addrPort(t, c.do("connect %s", srv)[0])
+	s.do("accept")
+	return cli, srv
+}
+
+func forEachTopology(t *testing.T, f func(t *testing.T, top topology, col *collector)) {
+	tops := topologies(t)
+	col := startCollector(t, Config{})
+	for _, top := range tops {
+		t.Run(top.name, func(t *testing.T) { f(t, top, col) })
+	}
+}
+
+// A connect to a port nobody listens on: the kernel answers the SYN with a
+// reset that no process owns; the client's socket receives it.
+func TestRefusedConnect(t *testing.T) {
+	forEachTopology(t, func(t *testing.T, top topology, col *collector) {
+		s := startAgent(t, "rstw-server", top.serverNS)
+		c := startAgent(t, "rstw-client", top.clientNS)
+		// A port that was just listening and is closed now is free.
+		closed := addrPort(t, s.do("listen %s", netip.AddrPortFrom(top.serverAddr, 0))[0])
+		s.do("closelistener")
+		f, status := c.try("connect %s", closed)
+		if status != "refused" {
+			t.Fatalf("connect to closed port: %s %v", status, f)
+		}
+		// The client's port is only known from the events themselves.
+		var cli netip.AddrPort
+		deadline := time.Now().Add(3 * time.Second)
+		for !cli.IsValid() && time.Now().Before(deadline) {
+			col.mu.Lock()
+			for _, e := range col.events {
+				if e.Direction == event.Receive && e.Remote == closed {
+					cli = e.Local
+				}
+			}
+			col.mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !cli.IsValid() {
+			t.Fatal("no receive event for the refused connect")
+		}
+		sent := col.find(t, event.Send, closed, cli)
+		check(t, "sent", sent, want{reason: col.reason("NO_SOCKET"), netns: top.serverNetNS, task: c})
+		got := col.find(t, event.Receive, cli, closed)
+		check(t, "received", got, want{reason: "UNKNOWN", state: "SYN_SENT", netns: top.clientNetNS, task: c, owner: c, ownerAlive: true})
+	})
+}
+
+// SO_LINGER {1, 0} then close: the closing process sends the reset itself.
+// The kernel aborts through tcp_disconnect, whose reason is TCP_STATE
+// (TCP_ABORT_ON_LINGER is the FIN_WAIT2 linger2 timeout).
+func TestLingerZeroClose(t *testing.T) {
+	forEachTopology(t, func(t *testing.T, top topology, col *collector) {
+		s := startAgent(t, "rstw-server", top.serverNS)
+		c := startAgent(t, "rstw-client", top.clientNS)
+		cli, srv := connected(t, top, s, c)
+		c.do("linger0")
+		c.do("close")
+		sent := col.find(t, event.Send, cli, srv)
+		check(t, "sent", sent, want{reason: col.reason("TCP_STATE"), netns: top.clientNetNS, task: c, owner: c, ownerAlive: true})
+		// The server process receives a reset another local process sent.
+		got := col.find(t, event.Receive, srv, cli)
+		check(t, "received", got, want{reason: "UNKNOWN", state: "ESTABLISHED", netns: top.serverNetNS, task: c, owner: s, ownerAlive: true})
+	})
+}
+
+// Closing with unread data in the receive queue makes the kernel reset.
+func TestCloseWithUnreadData(t *testing.T) {
+	forEachTopology(t, func(t *testing.T, top topology, col *collector) {
+		s := startAgent(t, "rstw-server", top.serverNS)
+		c := startAgent(t, "rstw-client", top.clientNS)
+		cli, srv := connected(t, top, s, c)
+		c.do("write 100")
+		time.Sleep(50 * time.Millisecond) // let the data reach the server's queue
+		s.do("close")
+		sent := col.find(t, event.Send, srv, cli)
+		check(t, "sent", sent, want{reason: col.reason("TCP_ABORT_ON_CLOSE"), netns: top.serverNetNS, task: s, owner: s, ownerAlive: true})
+		got := col.find(t, event.Receive, cli, srv)
+		check(t, "received", got, want{reason: "UNKNOWN", state: "ESTABLISHED", netns: top.clientNetNS, task: s, owner: c, ownerAlive: true})
+	})
+}
+
+// Data for a connection its owner already closed: the reset is sent in the
+// context of the process whose data arrived, and must name the owner that
+// closed, alive or exited.
+func TestLateDataAfterClose(t *testing.T) {
+	for _, exited := range []bool{false, true} {
+		name := "owner-alive"
+		if exited {
+			name = "owner-exited"
+		}
+		t.Run(name, func(t *testing.T) {
+			forEachTopology(t, func(t *testing.T, top topology, col *collector) {
+				s := startAgent(t, "rstw-server", top.serverNS)
+				c := startAgent(t, "rstw-client", top.clientNS)
+				cli, srv := connected(t, top, s, c)
+				c.do("close")
+				if exited {
+					c.exit()
+				}
+				time.Sleep(50 * time.Millisecond) // the FIN is acknowledged
+				s.do("write 10")
+				sent := col.find(t, event.Send, cli, srv)
+				check(t, "sent", sent, want{reason: col.reason("TCP_TIMEWAIT_SOCKET"), state: "TIME_WAIT", netns: top.clientNetNS, task: s, owner: c, ownerAlive: !exited})
+				got := col.find(t, event.Receive, srv, cli)
+				check(t, "received", got, want{reason: "UNKNOWN", netns: top.serverNetNS, task: s, owner: s, ownerAlive: true})
+			})
+		})
+	}
+}
