@@ -19,17 +19,22 @@ type recordSource interface {
 	Close() error
 }
 
-// Handler receives each decoded event. The event and what it points to are
-// reused after the handler returns: copy what must outlive the call.
-type Handler func(*event.Event)
-
-// LostHandler is told how many records the kernel dropped since the last
-// call, as soon as the drops are seen.
-type LostHandler func(n uint64)
+// Callbacks receive what the read loop produces, on its goroutine.
+type Callbacks struct {
+	// Event receives each decoded event. The event and what it points to
+	// are reused after it returns: copy what must outlive the call.
+	Event func(*event.Event)
+	// Lost is told how many records the kernel dropped since the last
+	// call, as soon as the drops are seen. Optional.
+	Lost func(n uint64)
+	// PassDone is called after each pass over the ring buffer, when it was
+	// empty: a natural point to hand a batch on or flush output. Optional.
+	PassDone func()
+}
 
 // Run reads events until ctx is done, then drains what the ring buffer still
 // holds and returns nil. It is the only reader of the ring buffer.
-func (t *Tracer) Run(ctx context.Context, h Handler, lost LostHandler) error {
+func (t *Tracer) Run(ctx context.Context, cb Callbacks) error {
 	if t.cfg.NoEvents {
 		<-ctx.Done()
 		return nil
@@ -43,8 +48,7 @@ func (t *Tracer) Run(ctx context.Context, h Handler, lost LostHandler) error {
 		src:      rd,
 		dec:      newDecoder(t.reasons, t.clock),
 		interval: t.cfg.PollInterval,
-		handle:   h,
-		lost:     lost,
+		cb:       cb,
 		stats:    func() (uint64, error) { s, err := t.Stats(); return s.Lost, err },
 		log:      t.log.Warn,
 	}
@@ -55,8 +59,7 @@ type loop struct {
 	src      recordSource
 	dec      *decoder
 	interval time.Duration
-	handle   Handler
-	lost     LostHandler
+	cb       Callbacks
 	stats    func() (lost uint64, err error)
 	log      func(msg string, args ...any)
 
@@ -94,9 +97,12 @@ func (l *loop) run(ctx context.Context) error {
 				l.log("skipping a malformed record", "error", err, "len", len(rec.RawSample))
 				continue
 			}
-			l.handle(&ev)
+			l.cb.Event(&ev)
 		}
 		l.checkLost()
+		if l.cb.PassDone != nil {
+			l.cb.PassDone()
+		}
 		if done {
 			return nil
 		}
@@ -113,8 +119,8 @@ func (l *loop) checkLost() {
 		return
 	}
 	if n > l.reportedLost {
-		if l.lost != nil {
-			l.lost(n - l.reportedLost)
+		if l.cb.Lost != nil {
+			l.cb.Lost(n - l.reportedLost)
 		}
 		l.reportedLost = n
 	}

@@ -53,7 +53,7 @@ func startCollector(t testing.TB, cfg Config) *collector {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &collector{tr: tr, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		c.done <- tr.Run(ctx, func(e *event.Event) {
+		c.done <- tr.Run(ctx, Callbacks{Event: func(e *event.Event) {
 			cp := *e
 			if e.Owner != nil {
 				o := *e.Owner
@@ -62,11 +62,11 @@ func startCollector(t testing.TB, cfg Config) *collector {
 			c.mu.Lock()
 			c.events = append(c.events, cp)
 			c.mu.Unlock()
-		}, func(n uint64) {
+		}, Lost: func(n uint64) {
 			c.mu.Lock()
 			c.lost += n
 			c.mu.Unlock()
-		})
+		}})
 	}()
 	t.Cleanup(func() { c.stop(t) })
 	return c

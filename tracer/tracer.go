@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -54,14 +55,16 @@ type Tracer struct {
 	log      *slog.Logger
 }
 
-// optional programs: rstwatch still reports resets without them, with less
-// attribution. Each maps to what is lost when it cannot attach.
-var attachPoints = []struct {
-	group, name string
+// AttachPoint is a tracepoint a program attaches to. rstwatch still reports
+// resets without the optional ones, with less attribution: Lost says what.
+type AttachPoint struct {
+	Group, Name string
 	prog        string
-	required    bool
-	lost        string
-}{
+	Required    bool
+	Lost        string
+}
+
+var attachPoints = []AttachPoint{
 	{"tcp", "tcp_send_reset", "rstwatch_send_reset", true, ""},
 	{"tcp", "tcp_receive_reset", "rstwatch_receive_reset", true, ""},
 	{"sock", "inet_sock_set_state", "rstwatch_set_state", false, "owners of connecting and listening sockets"},
@@ -70,6 +73,9 @@ var attachPoints = []struct {
 	{"syscalls", "sys_exit_accept", "rstwatch_accept", false, "owners of accepted sockets (accept)"},
 	{"sched", "sched_process_exit", "rstwatch_exit", false, "whether an owner has exited"},
 }
+
+// AttachPoints lists the tracepoints rstwatch uses.
+func AttachPoints() []AttachPoint { return slices.Clone(attachPoints) }
 
 // Open loads and attaches the programs.
 func Open(cfg Config) (*Tracer, error) {
@@ -112,14 +118,14 @@ func Open(cfg Config) (*Tracer, error) {
 	// Programs whose tracepoint this kernel lacks are removed before the
 	// load, so an optional one cannot fail the whole collection.
 	for _, ap := range attachPoints {
-		if tracepointExists(ap.group, ap.name) {
+		if TracepointExists(ap.Group, ap.Name) {
 			continue
 		}
-		if ap.required {
-			return nil, &SetupError{Msg: fmt.Sprintf("the kernel has no tracepoint %s:%s (needs Linux 4.16+ with CONFIG_TRACEPOINTS; is tracefs mounted?)", ap.group, ap.name)}
+		if ap.Required {
+			return nil, &SetupError{Msg: fmt.Sprintf("the kernel has no tracepoint %s:%s (needs Linux 4.16+ with CONFIG_TRACEPOINTS; is tracefs mounted?)", ap.Group, ap.Name)}
 		}
 		delete(spec.Programs, ap.prog)
-		t.degraded = append(t.degraded, fmt.Sprintf("no tracepoint %s:%s: without %s", ap.group, ap.name, ap.lost))
+		t.degraded = append(t.degraded, fmt.Sprintf("no tracepoint %s:%s: without %s", ap.Group, ap.Name, ap.Lost))
 	}
 
 	spec.Maps[rstwatchMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
@@ -207,12 +213,12 @@ func (t *Tracer) attach() error {
 		if prog == nil {
 			continue
 		}
-		l, err := link.Tracepoint(ap.group, ap.name, prog, nil)
+		l, err := link.Tracepoint(ap.Group, ap.Name, prog, nil)
 		if err != nil {
-			if ap.required {
-				return explain(fmt.Sprintf("attaching to %s:%s", ap.group, ap.name), err)
+			if ap.Required {
+				return explain(fmt.Sprintf("attaching to %s:%s", ap.Group, ap.Name), err)
 			}
-			t.degraded = append(t.degraded, fmt.Sprintf("attaching %s:%s failed (%v): without %s", ap.group, ap.name, err, ap.lost))
+			t.degraded = append(t.degraded, fmt.Sprintf("attaching %s:%s failed (%v): without %s", ap.Group, ap.Name, err, ap.Lost))
 			continue
 		}
 		t.links = append(t.links, l)
@@ -291,7 +297,8 @@ func checkRingSize(n int) error {
 // tracefs roots cilium/ebpf looks under, in its order.
 var tracefsRoots = []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
 
-func tracepointExists(group, name string) bool {
+// TracepointExists reports whether tracefs lists the tracepoint.
+func TracepointExists(group, name string) bool {
 	for _, root := range tracefsRoots {
 		if _, err := os.Stat(root + "/events/" + group + "/" + name + "/id"); err == nil {
 			return true

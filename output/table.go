@@ -1,0 +1,90 @@
+package output
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/rstwatch/rstwatch/event"
+)
+
+// Table writes one aligned line per reset, for a terminal 80 to 160 columns
+// wide (IPv6 endpoints widen their columns), then the summary.
+type Table struct {
+	w          *bufio.Writer
+	wroteTitle bool
+}
+
+func NewTable(w io.Writer) *Table { return &Table{w: bufio.NewWriterSize(w, 16<<10)} }
+
+const tableFormat = "%-15s %-4s %-21s %-21s %-11s %-19s %s\n"
+
+func (t *Table) Flush() error { return t.w.Flush() }
+
+func (t *Table) Event(e *event.Event) error {
+	if !t.wroteTitle {
+		fmt.Fprintf(t.w, tableFormat, "TIME", "DIR", "LOCAL", "REMOTE", "STATE", "REASON", "OWNER [TASK IF OTHER] ZK")
+		t.wroteTitle = true
+	}
+	dir := "send"
+	if e.Direction == event.Receive {
+		dir = "recv"
+	}
+	state := e.State
+	if state == "" {
+		state = "-"
+	}
+	_, err := fmt.Fprintf(t.w, tableFormat, e.Time.Local().Format("15:04:05.000000"), dir,
+		e.Local.String(), e.Remote.String(), state, e.Reason, ownerCell(e)+zkCell(e))
+	return err
+}
+
+// ownerCell names the owner, marks an exited one, and names the task that
+// ran when it is not the owner (softirq, timer, the peer on loopback).
+func ownerCell(e *event.Event) string {
+	var s string
+	if o := e.Owner; o != nil {
+		s = OwnerKey(o)
+		if !o.Alive {
+			s += " (exited)"
+		}
+		if o.Source == event.OwnerListener {
+			s += " (listener)"
+		}
+	} else {
+		s = "-"
+	}
+	if !e.TaskIsOwner() {
+		s += " [" + strconv.FormatUint(uint64(e.Task.PID), 10) + "/" + e.Task.Comm + "]"
+	}
+	return s
+}
+
+func zkCell(e *event.Event) string {
+	if e.ZK == nil {
+		return ""
+	}
+	v := e.ZK.ServerVersion
+	if v == "" {
+		v = "?"
+	}
+	s := " zk " + e.ZK.Role + " " + e.ZK.Endpoint.String() + " v" + v
+	if e.Verdict != nil {
+		s += " " + e.Verdict.Code
+	}
+	return s
+}
+
+func (t *Table) Lost(n uint64) error {
+	_, err := fmt.Fprintf(t.w, "!! %d events lost: the ring buffer was full (raise --ring-buffer-size)\n", n)
+	if err != nil {
+		return err
+	}
+	return t.w.Flush()
+}
+
+func (t *Table) Summary(s *Summary) error {
+	s.text(func(format string, args ...any) { fmt.Fprintf(t.w, format, args...) })
+	return t.w.Flush()
+}
