@@ -29,7 +29,3 @@ func (z *zkFlags) setup(ctx context.Context, log *slog.Logger) (zkSetup, error) 
 func runZK(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errors.New("zk: not implemented yet")
 }
-
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("serve: not implemented yet")
-}
