@@ -1,0 +1,49 @@
+package zk
+
+import "time"
+
+// Target is one ZooKeeper server to probe.
+type Target struct {
+	Client string // host:port of the client port
+	Admin  string // host:port of the AdminServer, "" when unknown or disabled
+}
+
+// ServerInfo is the outcome of probing one server.
+type ServerInfo struct {
+	Endpoint  string    `json:"endpoint"`
+	Admin     string    `json:"admin,omitempty"`
+	ProbedAt  time.Time `json:"probed_at"`
+	Reachable bool      `json:"reachable"`
+
+	Version     string `json:"version,omitempty"` // raw, as printed
+	Mode        string `json:"mode,omitempty"`
+	Connections int64  `json:"connections"`
+	// Fingerprint is the latency-format guess ("3.6+" or "3.4/3.5").
+	Fingerprint string `json:"fingerprint,omitempty"`
+
+	Stats   *ServerStats      `json:"-"`
+	Clients []ClientConn      `json:"-"`
+	Env     map[string]string `json:"-"`
+	Mntr    map[string]string `json:"-"`
+	Conf    map[string]string `json:"-"`
+	Ruok    bool              `json:"ruok,omitempty"`
+
+	Allowed []string `json:"allowed,omitempty"` // words the server answered
+	Refused []string `json:"refused,omitempty"` // words refused by 4lw.commands.whitelist
+	// AdminUsed lists the AdminServer URLs read instead of refused words.
+	AdminUsed []string          `json:"admin_used,omitempty"`
+	Errors    map[string]string `json:"errors,omitempty"` // word → error, for words that failed otherwise
+	Err       string            `json:"error,omitempty"`  // why the server is unreachable or unusable
+}
+
+// VersionSource says where Version came from, for verdict texts.
+func (si *ServerInfo) VersionSource() string {
+	for _, u := range si.AdminUsed {
+		if len(u) > 0 && (hasSuffix(u, "/srvr") || hasSuffix(u, "/stat")) {
+			return "AdminServer " + u
+		}
+	}
+	return "srvr on " + si.Endpoint
+}
+
+func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
