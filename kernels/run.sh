@@ -20,6 +20,12 @@
 #   RSTWATCH_VM_TIMEOUT     seconds one guest may run in total (default 600)
 #   RSTWATCH_TEST_TIMEOUT   -test.timeout per test binary (default 300s)
 #   RSTWATCH_TEST_ARGS      extra test binary flags, e.g. "-test.run=Reset"
+#   RSTWATCH_GUEST_TOOLS    host programs copied into guests with their
+#                           libraries, as TOOL:DEBIAN-PACKAGE (default
+#                           "ip:iproute2"; the package is installed if the
+#                           tool is missing)
+#   RSTWATCH_GUEST_MODULES  kernel modules loaded in guests before the tests,
+#                           comma-separated (default "veth")
 #
 # Needs root (BPF, apt-get). Installs qemu-system-x86 itself if missing.
 set -euo pipefail
@@ -32,6 +38,8 @@ accel=${RSTWATCH_ACCEL:-auto}
 vm_timeout=${RSTWATCH_VM_TIMEOUT:-600}
 test_timeout=${RSTWATCH_TEST_TIMEOUT:-300s}
 read -r -a extra_args <<<"${RSTWATCH_TEST_ARGS:-}"
+guest_tools=${RSTWATCH_GUEST_TOOLS-ip:iproute2}
+guest_modules=${RSTWATCH_GUEST_MODULES-veth}
 
 # Variables the tests see on every kernel. RSTWATCH_REQUIRE_BPF turns "no
 # BPF here" skips into failures, so a broken setup cannot pass quietly.
@@ -58,21 +66,22 @@ apt_update_once() {
 	fi
 }
 
-need_qemu() {
-	command -v qemu-system-x86_64 >/dev/null && return
-	[[ $(id -u) -eq 0 ]] || die "qemu-system-x86_64 missing; install qemu-system-x86 (needs root)"
-	log "installing qemu-system-x86"
-	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >&2; then
+# apt_install PKG... installs Debian packages, refreshing the package
+# index once if the first attempt fails (a fresh machine may have none).
+apt_install() {
+	[[ $(id -u) -eq 0 ]] || die "need root to install $*"
+	log "installing $*"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2; then
 		apt_update_once
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >&2 ||
-			die "cannot install qemu-system-x86"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2 ||
+			die "cannot install $*"
 	fi
 }
 
-# resolve_kernel SPEC prints the path of a cached vmlinuz for SPEC,
-# downloading and unpacking the Debian package on first use.
+# resolve_kernel SPEC prints the unpacked package directory of the guest
+# kernel for SPEC, downloading and unpacking it on first use.
 resolve_kernel() {
-	local spec=$1 pkg="" dest vmlinuz deb tmp
+	local spec=$1 pkg="" dest deb tmp
 	if [[ $spec == linux-image-* ]]; then
 		pkg=$spec
 	else
@@ -85,38 +94,78 @@ resolve_kernel() {
 		fi
 		if [[ -z $pkg ]]; then
 			# No package index (offline?): fall back to what is cached.
-			vmlinuz=$(find "$cache/kernels" -path "*/linux-image-${spec}.[0-9]*/boot/vmlinuz-*" 2>/dev/null | sort -V | tail -n1)
-			[[ -n $vmlinuz ]] || die "no Debian cloud kernel package found for '$spec'"
-			echo "$vmlinuz"
+			dest=$(find "$cache/kernels" -maxdepth 2 -path "*/linux-image-${spec}.[0-9]*/.unpacked" 2>/dev/null |
+				sort -V | tail -n1)
+			[[ -n $dest ]] || die "no Debian cloud kernel package found for '$spec'"
+			dirname "$dest"
 			return
 		fi
 	fi
 	dest=$cache/kernels/$pkg
-	vmlinuz=$(find "$dest/boot" -name 'vmlinuz-*' 2>/dev/null | head -n1)
-	if [[ -n $vmlinuz ]]; then
-		echo "$vmlinuz"
+	if [[ -e $dest/.unpacked ]]; then
+		echo "$dest"
 		return
 	fi
 	log "downloading $pkg"
-	tmp=$(mktemp -d "$cache/dl.XXXXXX")
+	mkdir -p "$cache/kernels"
+	tmp=$(mktemp -d "$cache/kernels/.dl.XXXXXX")
 	(cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) || {
 		rm -rf "$tmp"
 		die "apt-get download $pkg failed"
 	}
 	deb=$(find "$tmp" -name '*.deb' | head -n1)
-	mkdir -p "$tmp/x"
-	# Only /boot is needed: the cloud kernels build in everything the tests
-	# use (virtio, serial console, BTF, BPF, kprobes), so modules stay out.
-	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/x" ./boot
+	# Unpacked, not installed: the host's own kernel setup stays untouched.
+	dpkg -x "$deb" "$tmp/x"
+	[[ -n $(find "$tmp/x/boot" -name 'vmlinuz-*') ]] || {
+		rm -rf "$tmp"
+		die "$pkg contains no vmlinuz"
+	}
+	# The package leaves modules.dep to depmod at install time; make it
+	# here so mkinitramfs can resolve module dependencies.
+	command -v depmod >/dev/null || apt_install kmod
+	local release
+	for release in "$tmp"/x/lib/modules/*; do
+		depmod -b "$tmp/x" "${release##*/}" || die "depmod for $pkg failed"
+	done
+	touch "$tmp/x/.unpacked"
 	rm -rf "$dest"
-	mkdir -p "$(dirname "$dest")"
 	mv "$tmp/x" "$dest"
 	rm -rf "$tmp"
-	vmlinuz=$(find "$dest/boot" -name 'vmlinuz-*' | head -n1)
-	[[ -n $vmlinuz ]] || die "$pkg contains no vmlinuz"
-	echo "$vmlinuz"
+	echo "$dest"
 }
 
+# tool_specs TOOL... prints initramfs specs for host programs and the shared
+# libraries they load, kept at their host paths so the guest's dynamic
+# loader finds them without an ld.so.cache.
+tool_specs() {
+	local t bin lib
+	for t in "$@"; do
+		bin=$(command -v "$t") || die "guest tool $t not found"
+		bin=$(realpath "$bin")
+		echo "/usr/bin/$t=$bin"
+		ldd "$bin" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+			echo "$lib=$lib"
+		done
+	done
+}
+
+# qemu_cmd ACCEL VMLINUZ INITRAMFS CMDLINE-EXTRA sets qemu to the command
+# line that boots a guest with its serial console on stdout.
+qemu_cmd() {
+	local cpu=max
+	[[ $1 == kvm ]] && cpu=host
+	qemu=(qemu-system-x86_64
+		-accel "$1" -cpu "$cpu" -m 1024 -smp 2
+		-nodefaults -no-reboot -display none -nic none
+		-serial stdio -monitor none
+		-kernel "$2" -initrd "$3"
+		-append "console=ttyS0 panic=-1 quiet mitigations=off $4")
+}
+
+# pick_accel VMLINUZ INITRAMFS settles on kvm or tcg. An openable /dev/kvm is not
+# enough: nested setups can abort on CPU setup or hang in early boot, so a
+# real boot that powers off in init is the test. It costs about a second
+# where KVM works and at most the probe timeout where it does not.
 pick_accel() {
 	case $accel in
 	kvm | tcg) return ;;
@@ -124,10 +173,14 @@ pick_accel() {
 	*) die "RSTWATCH_ACCEL must be auto, kvm or tcg, not '$accel'" ;;
 	esac
 	accel=tcg
-	if [[ -r /dev/kvm && -w /dev/kvm ]] &&
-		echo quit | timeout 20 qemu-system-x86_64 -accel kvm -machine none -nodefaults \
-			-display none -monitor stdio >/dev/null 2>&1; then
+	[[ -r /dev/kvm && -w /dev/kvm ]] || return 0
+	local out
+	qemu_cmd kvm "$1" "$2" rstwatch.probe=1
+	out=$(timeout --kill-after=2 8 "${qemu[@]}" </dev/null 2>&1) || true
+	if [[ $out == *RSTWATCH-KTEST-PROBE-OK* ]]; then
 		accel=kvm
+	else
+		log "/dev/kvm exists but cannot boot a guest; using tcg"
 	fi
 }
 
@@ -172,7 +225,23 @@ for arg in "$@"; do
 	done <<<"$listing"
 done
 
+# The tests may run the guest tools on the host too, so make sure they are
+# there even for a host-only run.
+tools=()
 if [[ ${#names[@]} -gt 0 ]]; then
+	for tp in $guest_tools; do
+		t=${tp%%:*}
+		if ! command -v "$t" >/dev/null; then
+			[[ $tp == *:* ]] || die "guest tool $t not found and no package given"
+			apt_install "${tp#*:}"
+		fi
+		tools+=("$t")
+	done
+fi
+
+# --- guests --------------------------------------------------------------
+if [[ ${#names[@]} -gt 0 && -n ${guest_kernels// /} ]]; then
+	command -v qemu-system-x86_64 >/dev/null || apt_install qemu-system-x86
 	CGO_ENABLED=0 go build -o "$work/init" ./kernels/init
 	CGO_ENABLED=0 go build -o "$work/mkinitramfs" ./kernels/mkinitramfs
 	printf '%s\n' "${test_env[@]}" TMPDIR=/tmp >"$work/ktest.env"
@@ -185,38 +254,49 @@ if [[ ${#names[@]} -gt 0 ]]; then
 			specs+=("/tests/$n/testdata=${dirs[$i]}/testdata")
 		fi
 	done
-	"$work/mkinitramfs" -o "$work/initramfs.cpio" "${specs[@]}"
-	log "initramfs: $(du -h "$work/initramfs.cpio" | cut -f1)"
-fi
+	if [[ ${#tools[@]} -gt 0 ]]; then
+		mapfile -t -O "${#specs[@]}" specs < <(tool_specs "${tools[@]}" | sort -u)
+	fi
 
-# --- guests --------------------------------------------------------------
-if [[ ${#names[@]} -gt 0 && -n ${guest_kernels// /} ]]; then
-	need_qemu
-	pick_accel
-	cpu=max
-	[[ $accel == kvm ]] && cpu=host
-	log "accelerator: $accel"
+	kernel_specs=()
+	kdirs=()
 	for spec in $guest_kernels; do
+		if kdir=$(resolve_kernel "$spec"); then
+			kernel_specs+=("$spec")
+			kdirs+=("$kdir")
+		else
+			for l in "${labels[@]}"; do add_row "$spec" "$l" NO-KERNEL; done
+		fi
+	done
+
+	for k in "${!kernel_specs[@]}"; do
+		spec=${kernel_specs[$k]}
+		kdir=${kdirs[$k]}
+		vmlinuz=$(find "$kdir/boot" -name 'vmlinuz-*' | head -n1)
+		release=${vmlinuz##*/vmlinuz-}
 		label=$spec
-		if ! vmlinuz=$(resolve_kernel "$spec"); then
-			for l in "${labels[@]}"; do add_row "$label" "$l" NO-KERNEL; done
+		consolelog=$work/console-$spec.log
+		initramfs=$work/initramfs-$spec.cpio
+		# Modules must match the guest kernel, so each guest gets its own
+		# image; everything else in it is shared.
+		if ! "$work/mkinitramfs" -o "$initramfs" -moddir "$kdir/lib/modules/$release" \
+			-modules "$guest_modules" "${specs[@]}"; then
+			for l in "${labels[@]}"; do add_row "$label" "$l" NO-IMAGE; done
 			continue
 		fi
-		consolelog=$work/console-${spec//\//_}.log
-		log "booting $label: $vmlinuz"
+		if [[ $accel == auto ]]; then
+			pick_accel "$vmlinuz" "$initramfs"
+			log "accelerator: $accel"
+		fi
+		log "booting $label: $release, initramfs $(du -h "$initramfs" | cut -f1)"
 		vm_start=$SECONDS
 		set +e
-		timeout --kill-after=10 "$vm_timeout" qemu-system-x86_64 \
-			-accel "$accel" -cpu "$cpu" -m 1024 -smp 2 \
-			-nodefaults -no-reboot -display none -nic none \
-			-serial stdio -monitor none \
-			-kernel "$vmlinuz" -initrd "$work/initramfs.cpio" \
-			-append "console=ttyS0 panic=-1 quiet mitigations=off" \
-			</dev/null 2>&1 | sed -u 's/\r$//' | tee "$consolelog" | sed -u "s/^/[$label] /"
+		qemu_cmd "$accel" "$vmlinuz" "$initramfs" ""
+		timeout --kill-after=10 "$vm_timeout" "${qemu[@]}" </dev/null 2>&1 |
+			sed -u 's/\r$//' | tee "$consolelog" | sed -u "s/^/[$label] /"
 		vm_rc=${PIPESTATUS[0]}
 		set -e
-		release=$(sed -n 's/^RSTWATCH-KTEST-BEGIN kernel=//p' "$consolelog" | head -n1)
-		[[ -n $release ]] && label="$spec ($release)"
+		label="$spec ($release)"
 		log "$label finished in $((SECONDS - vm_start))s (qemu exit $vm_rc)"
 		for i in "${!names[@]}"; do
 			r=$(sed -n "s/^RSTWATCH-KTEST ${names[$i]} \(PASS\|FAIL\) exit=.*/\1/p" "$consolelog" | head -n1)

@@ -4,12 +4,17 @@
 //
 // Usage:
 //
-//	mkinitramfs -o initramfs.cpio DST=SRC ...
+//	mkinitramfs -o initramfs.cpio [-moddir DIR -modules a,b] DST=SRC ...
 //
 // DST is the absolute path inside the image, SRC a file or directory on the
 // host; directories are copied recursively. Parent directories and a
 // minimal skeleton (/dev/console, /proc, /sys, /tmp, ...) are added
 // automatically.
+//
+// -moddir names an unpacked /lib/modules/<release> directory; the listed
+// modules and their dependencies (from modules.dep) are copied to the same
+// place in the image, and /etc/ktest.modules lists them in load order for
+// kernels/init. Modules built into the kernel are skipped.
 package main
 
 import (
@@ -35,6 +40,7 @@ type entry struct {
 	name  string // path inside the archive, without leading slash
 	mode  uint32
 	src   string // host file for regular files
+	data  []byte // contents of regular files made here, when src is ""
 	major uint32 // device numbers for character devices
 	minor uint32
 }
@@ -133,7 +139,13 @@ func (a *archive) write(w io.Writer) error {
 		e := a.entries[n]
 		ino := uint32(i + 1)
 		if e.src == "" {
-			if err := writeHeader(w, ino, e, 0); err != nil {
+			if err := writeHeader(w, ino, e, int64(len(e.data))); err != nil {
+				return err
+			}
+			if _, err := w.Write(e.data); err != nil {
+				return err
+			}
+			if err := pad(w, len(e.data)); err != nil {
 				return err
 			}
 			continue
@@ -168,6 +180,8 @@ func (a *archive) write(w io.Writer) error {
 
 func main() {
 	out := flag.String("o", "", "output cpio file")
+	moddir := flag.String("moddir", "", "unpacked /lib/modules/<release> of the guest kernel")
+	modules := flag.String("modules", "", "comma-separated kernel modules to include, with dependencies")
 	flag.Parse()
 	if *out == "" || flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: mkinitramfs -o FILE DST=SRC ...")
@@ -193,6 +207,17 @@ func main() {
 		}
 	}
 
+	if *modules != "" {
+		if *moddir == "" {
+			fmt.Fprintln(os.Stderr, "mkinitramfs: -modules needs -moddir")
+			os.Exit(2)
+		}
+		if err := a.addModules(*moddir, strings.Split(*modules, ",")); err != nil {
+			fmt.Fprintf(os.Stderr, "mkinitramfs: %v\n", err)
+			os.Exit(1)
+		}
+	}
+
 	f, err := os.Create(*out)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mkinitramfs: %v\n", err)
@@ -211,4 +236,92 @@ func main() {
 		fmt.Fprintf(os.Stderr, "mkinitramfs: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// addModules copies the named modules and what they depend on, and writes
+// their guest paths in load order (dependencies first) to /etc/ktest.modules.
+func (a *archive) addModules(moddir string, names []string) error {
+	order, err := moduleClosure(moddir, names)
+	if err != nil {
+		return err
+	}
+	release := filepath.Base(filepath.Clean(moddir))
+	var list strings.Builder
+	for _, rel := range order {
+		dst := path.Join("/lib/modules", release, rel)
+		if err := a.addTree(dst, filepath.Join(moddir, rel)); err != nil {
+			return err
+		}
+		list.WriteString(dst + "\n")
+	}
+	a.add(entry{name: "etc/ktest.modules", mode: modeFile | 0o644, data: []byte(list.String())})
+	return nil
+}
+
+// moduleName gives the name modprobe would use for a module file:
+// "kernel/drivers/net/veth.ko.xz" -> "veth", with '-' folded to '_'.
+func moduleName(file string) string {
+	base := path.Base(file)
+	if i := strings.Index(base, ".ko"); i >= 0 {
+		base = base[:i]
+	}
+	return strings.ReplaceAll(base, "-", "_")
+}
+
+// moduleClosure returns module files relative to moddir, dependencies
+// before their users, as modprobe would load them.
+func moduleClosure(moddir string, names []string) ([]string, error) {
+	depFile, err := os.ReadFile(filepath.Join(moddir, "modules.dep"))
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{}  // name -> file
+	deps := map[string][]string{} // name -> names it needs
+	for _, line := range strings.Split(string(depFile), "\n") {
+		file, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		name := moduleName(file)
+		files[name] = file
+		for _, d := range strings.Fields(rest) {
+			deps[name] = append(deps[name], moduleName(d))
+		}
+	}
+	builtin := map[string]bool{}
+	if b, err := os.ReadFile(filepath.Join(moddir, "modules.builtin")); err == nil {
+		for _, line := range strings.Fields(string(b)) {
+			builtin[moduleName(line)] = true
+		}
+	}
+
+	var order []string
+	done := map[string]bool{}
+	var visit func(name string) error
+	visit = func(name string) error {
+		if done[name] || builtin[name] {
+			return nil
+		}
+		done[name] = true
+		file, ok := files[name]
+		if !ok {
+			return fmt.Errorf("module %s: not in %s/modules.dep nor built in", name, moddir)
+		}
+		for _, d := range deps[name] {
+			if err := visit(d); err != nil {
+				return err
+			}
+		}
+		order = append(order, file)
+		return nil
+	}
+	for _, n := range names {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		if err := visit(strings.ReplaceAll(n, "-", "_")); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
 }
