@@ -149,7 +149,7 @@ func (s *Summary) text(p func(format string, args ...any)) {
 		}
 		p("%s:\n", title)
 		for _, r := range rows {
-			p("  %8d  %s\n", r.Count, r.Key)
+			p("  %8d  %s\n", r.Count, printable(r.Key))
 		}
 	}
 	section("by direction", s.direction.top(0))

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rstwatch/rstwatch/event"
 )
@@ -18,7 +21,7 @@ type Table struct {
 
 func NewTable(w io.Writer) *Table { return &Table{w: bufio.NewWriterSize(w, 16<<10)} }
 
-const tableFormat = "%-15s %-4s %-21s %-21s %-11s %-19s %s\n"
+const tableFormat = "%-12s %-4s %-21s %-21s %-11s %-19s %s\n"
 
 func (t *Table) Flush() error { return t.w.Flush() }
 
@@ -35,9 +38,20 @@ func (t *Table) Event(e *event.Event) error {
 	if state == "" {
 		state = "-"
 	}
-	_, err := fmt.Fprintf(t.w, tableFormat, e.Time.Local().Format("15:04:05.000000"), dir,
+	_, err := fmt.Fprintf(t.w, tableFormat, e.Time.Local().Format("15:04:05.000"), dir,
 		e.Local.String(), e.Remote.String(), state, e.Reason, ownerCell(e)+zkCell(e))
 	return err
+}
+
+// printable keeps a process-chosen name from driving the terminal: control
+// characters and invalid UTF-8 become '?'.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // ownerCell names the owner, marks an exited one, and names the task that
@@ -45,7 +59,7 @@ func (t *Table) Event(e *event.Event) error {
 func ownerCell(e *event.Event) string {
 	var s string
 	if o := e.Owner; o != nil {
-		s = OwnerKey(o)
+		s = printable(OwnerKey(o))
 		if !o.Alive {
 			s += " (exited)"
 		}
@@ -56,7 +70,7 @@ func ownerCell(e *event.Event) string {
 		s = "-"
 	}
 	if !e.TaskIsOwner() {
-		s += " [" + strconv.FormatUint(uint64(e.Task.PID), 10) + "/" + e.Task.Comm + "]"
+		s += " [" + strconv.FormatUint(uint64(e.Task.PID), 10) + "/" + printable(e.Task.Comm) + "]"
 	}
 	return s
 }
@@ -69,7 +83,9 @@ func zkCell(e *event.Event) string {
 	if v == "" {
 		v = "?"
 	}
-	s := " zk " + e.ZK.Role + " " + e.ZK.Endpoint.String() + " v" + v
+	// The endpoint is already on the line: local for a server, remote for
+	// a client.
+	s := " zk:" + e.ZK.Role + " " + v
 	if e.Verdict != nil {
 		s += " " + e.Verdict.Code
 	}

@@ -1,0 +1,198 @@
+package tracer
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/rstwatch/rstwatch/event"
+)
+
+// fakeSource replays records, then reports deadlines, like a ring buffer
+// that is empty.
+type fakeSource struct {
+	records   [][]byte
+	deadlines int
+	closed    bool
+	onEmpty   func()
+}
+
+func (f *fakeSource) SetDeadline(time.Time) {}
+func (f *fakeSource) Close() error          { f.closed = true; return nil }
+func (f *fakeSource) ReadInto(r *ringbuf.Record) error {
+	if len(f.records) == 0 {
+		f.deadlines++
+		if f.onEmpty != nil {
+			f.onEmpty()
+		}
+		return os.ErrDeadlineExceeded
+	}
+	r.RawSample = f.records[0]
+	f.records = f.records[1:]
+	return nil
+}
+
+func rawEvent(e rstwatchEvent) []byte {
+	b := make([]byte, unsafe.Sizeof(e))
+	*(*rstwatchEvent)(unsafe.Pointer(&b[0])) = e
+	return b
+}
+
+func comm(s string) (c [16]int8) {
+	for i := range min(len(s), 15) {
+		c[i] = int8(s[i])
+	}
+	return c
+}
+
+func testRecord(lport uint16) rstwatchEvent {
+	return rstwatchEvent{
+		TimeNs: 1000, Family: afInet, Lport: lport, Rport: 1, Reason: 1,
+		Direction: 1, State: 0, Laddr: [16]uint8{127, 0, 0, 1}, Raddr: [16]uint8{127, 0, 0, 1},
+		TaskPid: 10, TaskTid: 11, TaskComm: comm("client"), TaskThread: comm("worker"),
+		OwnerSource: 1, OwnerPid: 20, OwnerComm: comm("server"), OwnerAlive: 1,
+	}
+}
+
+func TestLoopDeliversThenStopsAndDrains(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	src := &fakeSource{records: [][]byte{rawEvent(testRecord(1)), rawEvent(testRecord(2)), {1, 2, 3}}}
+	var got []uint16
+	var passes int
+	lostCalls := []uint64{}
+	lost := uint64(0)
+	src.onEmpty = func() {
+		// Records arrive after the stop: the final pass must still take them.
+		if src.deadlines == 2 {
+			lost = 7
+			src.records = append(src.records, rawEvent(testRecord(3)))
+			cancel()
+		}
+	}
+	var warned int
+	l := &loop{
+		src: src, dec: newDecoder(reasonNames{"NOT_SPECIFIED", "NO_SOCKET"}, clockOffset{}),
+		interval: time.Millisecond,
+		cb: Callbacks{
+			Event:    func(e *event.Event) { got = append(got, e.Local.Port()) },
+			Lost:     func(n uint64) { lostCalls = append(lostCalls, n) },
+			PassDone: func() { passes++ },
+		},
+		stats: func() (uint64, error) { return lost, nil },
+		log:   func(string, ...any) { warned++ },
+	}
+	if err := l.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[2] != 3 {
+		t.Fatalf("delivered ports %v, want [1 2 3]", got)
+	}
+	if warned != 1 {
+		t.Fatalf("malformed record warnings = %d, want 1", warned)
+	}
+	if len(lostCalls) != 1 || lostCalls[0] != 7 {
+		t.Fatalf("lost calls %v, want [7]", lostCalls)
+	}
+	if passes < 2 {
+		t.Fatalf("PassDone called %d times", passes)
+	}
+}
+
+func TestLoopReturnsOnClose(t *testing.T) {
+	src := &closingSource{}
+	l := &loop{src: src, dec: newDecoder(nil, clockOffset{}), interval: time.Millisecond,
+		cb: Callbacks{Event: func(*event.Event) {}}, log: func(string, ...any) {}}
+	if err := l.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type closingSource struct{ fakeSource }
+
+func (c *closingSource) ReadInto(*ringbuf.Record) error { return ringbuf.ErrClosed }
+
+func TestLoopReportsReadErrors(t *testing.T) {
+	l := &loop{src: &failingSource{}, dec: newDecoder(nil, clockOffset{}), interval: time.Millisecond,
+		cb: Callbacks{Event: func(*event.Event) {}}, log: func(string, ...any) {}}
+	if err := l.run(context.Background()); err == nil {
+		t.Fatal("a read error must end the loop with an error")
+	}
+}
+
+type failingSource struct{ fakeSource }
+
+func (f *failingSource) ReadInto(*ringbuf.Record) error { return errors.New("boom") }
+
+func TestDecode(t *testing.T) {
+	d := newDecoder(reasonNames{"NOT_SPECIFIED", "NO_SOCKET"}, clockOffset{wallMinusMono: 5})
+	var ev event.Event
+	r := testRecord(80)
+	if err := d.decode(rawEvent(r), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Direction != event.Send || ev.Reason != "NO_SOCKET" || ev.State != "" ||
+		ev.Local != netip.MustParseAddrPort("127.0.0.1:80") || ev.Task.Comm != "client" || ev.Task.Thread != "worker" ||
+		ev.Owner == nil || ev.Owner.Comm != "server" || !ev.Owner.Alive || ev.Owner.Source != event.OwnerSocket ||
+		ev.Time.UnixNano() != 1005 {
+		t.Fatalf("decoded %+v owner %+v", ev, ev.Owner)
+	}
+
+	// A reason number this kernel's enum does not have, and "none".
+	r.Reason = 99
+	d.decode(rawEvent(r), &ev)
+	if ev.Reason != "UNKNOWN" {
+		t.Fatalf("reason 99 = %q", ev.Reason)
+	}
+	r.Reason = 0xffff
+	d.decode(rawEvent(r), &ev)
+	if ev.Reason != "UNKNOWN" {
+		t.Fatalf("reason none = %q", ev.Reason)
+	}
+
+	// IPv4 on an IPv6 socket is shown as IPv4.
+	r.Family = afInet6
+	r.Laddr = [16]uint8{10: 0xff, 11: 0xff, 12: 127, 13: 0, 14: 0, 15: 1}
+	r.OwnerSource = 0
+	d.decode(rawEvent(r), &ev)
+	if ev.Local.Addr() != netip.MustParseAddr("127.0.0.1") || ev.Family() != "ipv4" || ev.Owner != nil {
+		t.Fatalf("mapped: %v %s owner %v", ev.Local, ev.Family(), ev.Owner)
+	}
+
+	if err := d.decode(make([]byte, 8), &ev); err == nil {
+		t.Fatal("short record accepted")
+	}
+}
+
+func TestDecodeDoesNotAllocate(t *testing.T) {
+	d := newDecoder(reasonNames{"NOT_SPECIFIED", "NO_SOCKET"}, clockOffset{})
+	raw := rawEvent(testRecord(80))
+	var ev event.Event
+	d.decode(raw, &ev)
+	if n := testing.AllocsPerRun(100, func() { d.decode(raw, &ev) }); n != 0 {
+		t.Fatalf("decode allocates %.1f times per event", n)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(rawEvent(testRecord(1)))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		d := newDecoder(reasonNames{"NOT_SPECIFIED"}, clockOffset{})
+		var ev event.Event
+		_ = d.decode(raw, &ev)
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	d := newDecoder(reasonNames{"NOT_SPECIFIED", "NO_SOCKET"}, clockOffset{})
+	raw := rawEvent(testRecord(80))
+	var ev event.Event
+	for b.Loop() {
+		d.decode(raw, &ev)
+	}
+}
