@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The binary is built once per test run and driven as an operator would.
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("RSTWATCH_REQUIRE_BPF") == "1" {
+		t.Fatal("needs root, and RSTWATCH_REQUIRE_BPF=1 forbids skipping")
+	}
+	t.Skip("needs root")
+}
+
+var builtBinary string
+
+func binary(t *testing.T) string {
+	t.Helper()
+	if builtBinary != "" {
+		return builtBinary
+	}
+	dir, err := os.MkdirTemp("", "rstwatch-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "rstwatch")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	builtBinary = bin
+	return bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBinary != "" {
+		os.RemoveAll(filepath.Dir(builtBinary))
+	}
+	os.Exit(code)
+}
+
+// started is a running rstwatch.
+type started struct {
+	cmd    *exec.Cmd
+	stdout *bytes.Buffer
+	stderr *bytes.Buffer
+}
+
+// start runs rstwatch with args and waits for its ready file.
+func start(t *testing.T, args ...string) *started {
+	t.Helper()
+	ready := filepath.Join(t.TempDir(), "ready")
+	cmd := exec.Command(binary(t), append(args, "--ready-file", ready)...)
+	s := &started{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rstwatch not ready after 15 s; stderr:\n%s", s.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop signals rstwatch and waits for it, returning its exit code.
+func (s *started) stop(t *testing.T, sig os.Signal) int {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("rstwatch did not exit within 5 s of %v", sig)
+	}
+	return s.cmd.ProcessState.ExitCode()
+}
+
+// refuse connects to a loopback port nobody listens on, n times, and
+// returns the port.
+func refuse(t *testing.T, n int) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	for range n {
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			c.Close()
+			t.Fatal("connect to a closed port succeeded")
+		}
+	}
+	return port
+}
+
+type jsonLine struct {
+	Type      string `json:"type"`
+	Direction string `json:"direction"`
+	Reason    string `json:"reason"`
+	Local     struct {
+		Addr string `json:"addr"`
+		Port int    `json:"port"`
+	} `json:"local"`
+	Remote struct {
+		Addr string `json:"addr"`
+		Port int    `json:"port"`
+	} `json:"remote"`
+	Task struct {
+		PID  int    `json:"pid"`
+		Comm string `json:"comm"`
+	} `json:"task"`
+	Owner *struct {
+		PID   int    `json:"pid"`
+		Comm  string `json:"comm"`
+		Alive bool   `json:"alive"`
+	} `json:"owner"`
+	Total uint64 `json:"total"`
+	Lost  uint64 `json:"lost"`
+}
+
+func parseLines(t *testing.T, out []byte) []jsonLine {
+	t.Helper()
+	var lines []jsonLine
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var l jsonLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("not a JSON line: %v: %s", err, sc.Bytes())
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// trace --output json, stopped by SIGINT: the events of real resets, then a
+// summary that counts them, and exit status 0.
+func TestTraceJSONUntilSignal(t *testing.T) {
+	requireRoot(t)
+	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			s := start(t, "trace", "--output", "json")
+			port := refuse(t, 3)
+			time.Sleep(100 * time.Millisecond)
+			if code := s.stop(t, sig); code != 0 {
+				t.Fatalf("exit %d after %v; stderr:\n%s", code, sig, s.stderr)
+			}
+			lines := parseLines(t, s.stdout.Bytes())
+			if len(lines) == 0 || lines[len(lines)-1].Type != "summary" {
+				t.Fatalf("last line is not the summary: %s", s.stdout)
+			}
+			var sent, received int
+			for _, l := range lines {
+				if l.Type != "reset" {
+					continue
+				}
+				if l.Direction == "send" && l.Local.Port == port && l.Reason == "NO_SOCKET" && l.Owner == nil {
+					sent++
+				}
+				if l.Direction == "receive" && l.Remote.Port == port && l.Owner != nil &&
+					l.Owner.PID == os.Getpid() && l.Task.PID == os.Getpid() {
+					received++
+				}
+			}
+			if sent != 3 || received != 3 {
+				t.Fatalf("want 3 sent and 3 received for port %d, got %d and %d:\n%s", port, sent, received, s.stdout)
+			}
+			if sum := lines[len(lines)-1]; sum.Total < 6 || sum.Lost != 0 {
+				t.Fatalf("summary total %d lost %d", sum.Total, sum.Lost)
+			}
+		})
+	}
+}
+
+// --port filters in the kernel; --count stops by itself.
+func TestTracePortFilterAndCount(t *testing.T) {
+	requireRoot(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s := start(t, "trace", "-o", "json", "--port", fmt.Sprint(port), "--count", "4")
+	refuse(t, 1) // another port: filtered out
+	for range 3 {
+		net.Dial("tcp", ln.Addr().String())
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v; stderr:\n%s", err, s.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("--count 4 did not stop rstwatch")
+	}
+	var resets int
+	for _, l := range parseLines(t, s.stdout.Bytes()) {
+		if l.Type == "reset" {
+			resets++
+			if l.Local.Port != port && l.Remote.Port != port {
+				t.Errorf("reset on another port passed the filter: %+v", l)
+			}
+		}
+	}
+	if resets != 4 {
+		t.Fatalf("%d resets with --count 4", resets)
+	}
+}
+
+// Table output with a duration: a header, lines, and the summary.
+func TestTraceTableDuration(t *testing.T) {
+	requireRoot(t)
+	s := start(t, "trace", "--duration", "1s")
+	port := refuse(t, 1)
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v; stderr:\n%s", err, s.stderr)
+	}
+	out := s.stdout.String()
+	if !strings.HasPrefix(out, "TIME ") || !strings.Contains(out, fmt.Sprintf("127.0.0.1:%d ", port)) ||
+		!strings.Contains(out, "NO_SOCKET") || !strings.Contains(out, "none lost") {
+		t.Fatalf("table output:\n%s", out)
+	}
+}
+
+// Without privileges: exit 1 and one sentence saying what to do.
+func TestTraceWithoutPrivileges(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv not installed")
+	}
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+		binary(t), "trace", "--duration", "1s")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("want exit 1, got %v; stderr: %s", err, stderr.String())
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "root") {
+		t.Fatalf("want one sentence naming the fix, got:\n%s", msg)
+	}
+	t.Log(msg)
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"trace", "--output", "xml"}, {"trace", "--port", "99999"}, {"trace", "--ring-buffer-size", "3"}, {"bogus"}} {
+		cmd := exec.Command(binary(t), args...)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+			t.Errorf("%v: want failure, got %v: %s", args, err, out)
+		}
+	}
+	out, err := exec.Command(binary(t), "trace", "--help").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Examples:") {
+		t.Errorf("trace --help: %v\n%s", err, out)
+	}
+}
