@@ -57,13 +57,9 @@ func Discover(procRoot string) ([]Discovered, error) {
 // ServerMainClass returns the ZooKeeper server main class in a java
 // command line and its index, or "" and -1.
 func ServerMainClass(args []string) (string, int) {
-	if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "java") {
-		return "", -1
-	}
-	for i, a := range args {
-		if a == mainQuorumPeer || a == mainStandalone {
-			return a, i
-		}
+	jc := ParseJavaCommand(args)
+	if jc.MainClass == mainQuorumPeer || jc.MainClass == mainStandalone {
+		return jc.MainClass, jc.MainIndex
 	}
 	return "", -1
 }

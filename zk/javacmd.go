@@ -11,6 +11,7 @@ type JavaCommand struct {
 	Classpath []string // -cp/-classpath/--class-path entries, in order
 	Jar       string   // -jar's jar, "" when none
 	MainClass string   // "" with -jar
+	MainIndex int      // MainClass's index in args, -1 when none
 }
 
 // javaOptsWithValue take the next argument as their value.
@@ -25,7 +26,7 @@ var javaOptsWithValue = map[string]bool{
 // Only the launcher's own options count: after the main class or -jar's
 // jar come the program's arguments, which may look like anything.
 func ParseJavaCommand(args []string) JavaCommand {
-	var jc JavaCommand
+	jc := JavaCommand{MainIndex: -1}
 	if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "java") {
 		return jc
 	}
@@ -51,7 +52,7 @@ func ParseJavaCommand(args []string) JavaCommand {
 			i++
 		case strings.HasPrefix(a, "-"):
 		default:
-			jc.MainClass = a
+			jc.MainClass, jc.MainIndex = a, i
 			return jc
 		}
 	}

@@ -87,7 +87,7 @@ func probeWord(ctx context.Context, c *Client, si *ServerInfo, w Word) error {
 	case Srvr(), Stat():
 		s, err := ParseStat(reply)
 		if err == nil && (si.Stats == nil || len(s.Clients) > 0) {
-			si.Stats = s
+			si.Stats, si.StatsSource = s, w.String()+" on "+si.Endpoint
 		}
 		return wrap(err)
 	case Cons():
@@ -132,7 +132,7 @@ func probeAdmin(ctx context.Context, a *AdminClient, si *ServerInfo, w Word) err
 	case Srvr(), Stat():
 		s, err := ParseAdminStat(body)
 		if err == nil && si.Stats == nil {
-			si.Stats = s
+			si.Stats, si.StatsSource = s, "AdminServer "+AdminURL(si.Admin, cmd)
 		}
 		return wrap(err)
 	case Cons():

@@ -21,12 +21,13 @@ type ServerInfo struct {
 	// Fingerprint is the latency-format guess ("3.6+" or "3.4/3.5").
 	Fingerprint string `json:"fingerprint,omitempty"`
 
-	Stats   *ServerStats      `json:"-"`
-	Clients []ClientConn      `json:"-"`
-	Env     map[string]string `json:"-"`
-	Mntr    map[string]string `json:"-"`
-	Conf    map[string]string `json:"-"`
-	Ruok    bool              `json:"ruok,omitempty"`
+	Stats       *ServerStats      `json:"-"`
+	StatsSource string            `json:"stats_source,omitempty"` // "srvr on host:port" or "AdminServer <url>"
+	Clients     []ClientConn      `json:"-"`
+	Env         map[string]string `json:"-"`
+	Mntr        map[string]string `json:"-"`
+	Conf        map[string]string `json:"-"`
+	Ruok        bool              `json:"ruok,omitempty"`
 
 	Allowed []string `json:"allowed,omitempty"` // words the server answered
 	Refused []string `json:"refused,omitempty"` // words refused by 4lw.commands.whitelist
@@ -37,13 +38,4 @@ type ServerInfo struct {
 }
 
 // VersionSource says where Version came from, for verdict texts.
-func (si *ServerInfo) VersionSource() string {
-	for _, u := range si.AdminUsed {
-		if len(u) > 0 && (hasSuffix(u, "/srvr") || hasSuffix(u, "/stat")) {
-			return "AdminServer " + u
-		}
-	}
-	return "srvr on " + si.Endpoint
-}
-
-func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
+func (si *ServerInfo) VersionSource() string { return si.StatsSource }

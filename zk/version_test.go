@@ -45,8 +45,8 @@ func TestVersionCompare(t *testing.T) {
 	}{
 		{"3.4.5", "3.4.6", -1},
 		{"3.4.6-1569965, built on 02/20/2014 09:09 GMT", "3.4.6", 0},
-		{"3.4.10", "3.4.9", 1},  // numeric, not lexical
-		{"3.10.0", "3.9.2", 1},  // numeric, not lexical
+		{"3.4.10", "3.4.9", 1}, // numeric, not lexical
+		{"3.10.0", "3.9.2", 1}, // numeric, not lexical
 		{"3.5.0-alpha", "3.5.0", -1},
 		{"3.5.0-alpha", "3.4.14", 1},
 		{"3.5.3-beta", "3.5.3", -1},
