@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,48 +28,10 @@ type Check struct {
 	Fix      string // what to do when not OK
 }
 
-// Capability bits (include/uapi/linux/capability.h).
-const (
-	capSysAdmin    = 21
-	capSysResource = 24
-	capPerfmon     = 38
-	capBPF         = 39
-)
-
-// effectiveCaps reads CapEff from /proc/self/status.
-func effectiveCaps() (uint64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		}
-	}
-	return 0, errors.New("no CapEff line")
-}
-
 func privileges() Check {
-	c := Check{Name: "privileges", Required: true,
+	p := tracer.CheckPrivileges()
+	c := Check{Name: "privileges", Required: true, OK: p.OK, Detail: p.Detail,
 		Fix: "run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE (see deploy/systemd)"}
-	caps, err := effectiveCaps()
-	if err != nil {
-		c.Detail = fmt.Sprintf("cannot read capabilities: %v", err)
-		return c
-	}
-	has := func(b uint) bool { return caps&(1<<b) != 0 }
-	switch {
-	case has(capSysAdmin):
-		c.OK, c.Detail = true, fmt.Sprintf("uid %d with CAP_SYS_ADMIN", os.Geteuid())
-	case has(capBPF) && has(capPerfmon):
-		c.OK, c.Detail = true, "CAP_BPF and CAP_PERFMON"
-		if !has(capSysResource) {
-			c.Detail += " (no CAP_SYS_RESOURCE: fine on 5.11+, where BPF memory is not charged to RLIMIT_MEMLOCK)"
-		}
-	default:
-		c.Detail = fmt.Sprintf("uid %d without CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN", os.Geteuid())
-	}
 	return c
 }
 
@@ -92,6 +52,8 @@ func tracefs() Check {
 		Fix: "mount -t tracefs tracefs /sys/kernel/tracing (trace does this itself when it can)"}
 	if tracer.TracefsMounted() {
 		c.OK, c.Detail = true, "mounted"
+	} else if tracer.TracefsUnreadable() {
+		c.Detail, c.Fix = "mounted, but not readable by this user", "see privileges"
 	} else {
 		c.Detail = "not mounted"
 	}

@@ -24,7 +24,7 @@ func explain(what string, err error) error {
 	switch {
 	case errors.Is(err, os.ErrPermission) || errors.Is(err, ebpf.ErrNotSupported) && os.Geteuid() != 0:
 		return &SetupError{
-			Msg:    fmt.Sprintf("%s: permission denied: run rstwatch as root (or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE); `rstwatch doctor` checks this", what),
+			Msg:    fmt.Sprintf("%s: permission denied: %s; `rstwatch doctor` checks this", what, privilegeFix),
 			Detail: err,
 		}
 	case errors.Is(err, ebpf.ErrNotSupported):

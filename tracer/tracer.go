@@ -97,6 +97,9 @@ func Open(cfg Config) (*Tracer, error) {
 	if cfg.NoEvents && !cfg.Aggregate {
 		return nil, errors.New("tracer: nothing to do: neither events nor aggregation requested")
 	}
+	if p := CheckPrivileges(); !p.OK {
+		return nil, &SetupError{Msg: "not enough privileges to load BPF programs (" + p.Detail + "): " + privilegeFix}
+	}
 	if err := ensureTracefs(cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -315,6 +318,13 @@ func TracefsMounted() bool {
 		}
 	}
 	return false
+}
+
+// TracefsUnreadable reports a tracefs that is mounted but closed to this
+// user (it is mode 0700): a privilege problem, not a missing mount.
+func TracefsUnreadable() bool {
+	_, err := os.Stat(tracefsRoots[0] + "/events")
+	return errors.Is(err, os.ErrPermission)
 }
 
 // ensureTracefs mounts tracefs where the kernel has it but nobody mounted it:
