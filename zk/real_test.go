@@ -2,8 +2,11 @@ package zk
 
 import (
 	"context"
+	"github.com/rstwatch/rstwatch/event"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,4 +115,128 @@ func TestCaptureRealReplies(t *testing.T) {
 	d := defaultWL(t)
 	b, _ := zktest.FourLetter(d.ClientAddr, "stat", 5*time.Second)
 	os.WriteFile(filepath.Join("testdata", "real-3.8.0-stat-refused.txt"), b, 0o644)
+}
+
+func TestRealServerWords(t *testing.T) {
+	s := allWords(t)
+	ctx := context.Background()
+	c := &Client{Timeout: 5 * time.Second}
+	sess, err := zktest.OpenSession(s.ClientAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	st, err := c.Srvr(ctx, s.ClientAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Version.Short() != "3.8.0" || st.Version.Build != "${mvngit.commit.id}" || st.Mode != "standalone" || !st.AvgDecimal || st.Fingerprint() != "3.6+" {
+		t.Errorf("srvr: %+v", st)
+	}
+	st, err = c.Stat(ctx, s.ClientAddr)
+	if err != nil || len(st.Clients) == 0 {
+		t.Errorf("stat: %+v %v", st, err)
+	}
+	cs, err := c.Cons(ctx, s.ClientAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, cc := range cs {
+		if cc.SessionID == sess.ID && cc.Addr == addrPortOf(sess.Conn.LocalAddr()) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("session 0x%x at %s not in cons %+v", sess.ID, sess.Conn.LocalAddr(), cs)
+	}
+	for _, f := range []func(context.Context, string) (map[string]string, error){c.Envi, c.Conf, c.Mntr} {
+		if m, err := f(ctx, s.ClientAddr); err != nil || len(m) == 0 {
+			t.Errorf("map word: %v", err)
+		}
+	}
+	if err := c.Ruok(ctx, s.ClientAddr); err != nil {
+		t.Error(err)
+	}
+	if ro, err := c.Isro(ctx, s.ClientAddr); err != nil || ro {
+		t.Errorf("isro %v %v", ro, err)
+	}
+}
+
+func TestRealServerDefaultWhitelistAdminFallback(t *testing.T) {
+	s := defaultWL(t)
+	sess, err := zktest.OpenSession(s.ClientAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	p := NewProber(ProberConfig{Client: &Client{Timeout: 5 * time.Second}})
+	si := p.ProbeAll(context.Background(), Target{Client: s.ClientAddr, Admin: s.AdminAddr})
+	if !si.Reachable || strings.Join(si.Allowed, ",") != "srvr" || len(si.Refused) != 7 || len(si.AdminUsed) != 7 {
+		t.Fatalf("allowed %v refused %v admin %v errors %v", si.Allowed, si.Refused, si.AdminUsed, si.Errors)
+	}
+	if si.Env["zookeeper.version"] == "" || si.Mntr["server_state"] != "standalone" || si.Conf["client_port"] == "" {
+		t.Errorf("admin maps: env %d mntr %d conf %v", len(si.Env), len(si.Mntr), si.Conf)
+	}
+	if got := p.SessionBefore(s.ClientAddr, addrPortOf(sess.Conn.LocalAddr()), time.Now()); got != (ClientConn{SessionID: sess.ID}).Session() {
+		t.Errorf("session via AdminServer connections: %q, want 0x%x", got, sess.ID)
+	}
+	// Without an AdminServer the refused words are just refused.
+	si = p.ProbeAll(context.Background(), Target{Client: s.ClientAddr})
+	if len(si.Refused) != 7 || len(si.AdminUsed) != 0 || si.Stats == nil {
+		t.Errorf("no admin: %+v", si)
+	}
+}
+
+// End to end: a real session, a prefetch that sees it, then a reset on that
+// connection explained with the session and the real server version.
+func TestRealServerEnricher(t *testing.T) {
+	s := allWords(t)
+	sess, err := zktest.OpenSession(s.ClientAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	srv := netip.MustParseAddrPort(s.ClientAddr)
+	e, err := NewEnricher(context.Background(), EnricherConfig{ClientPorts: []uint16{srv.Port()}, Prober: NewProber(ProberConfig{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.learn(srv, Target{Client: s.ClientAddr})
+	e.Prefetch(context.Background())
+	local := addrPortOf(sess.Conn.LocalAddr())
+	ev := &event.Event{Time: time.Now(), Direction: event.Send, Reason: "TCP_ABORT_ON_CLOSE", State: "ESTABLISHED", Local: srv, Remote: local}
+	if !e.Enrich(context.Background(), ev) {
+		t.Fatal("not enriched")
+	}
+	want := (ClientConn{SessionID: sess.ID}).Session()
+	if ev.ZK.Role != RoleServer || ev.ZK.Session != want || ev.ZK.Mode != "standalone" || ev.Verdict.Code != event.VerdictNotKnownBug {
+		t.Errorf("zk %+v verdict %+v, want session %s", ev.ZK, ev.Verdict, want)
+	}
+	t.Logf("verdict: %s: %s", ev.Verdict.Code, ev.Verdict.Text)
+}
+
+func TestRealServerReport(t *testing.T) {
+	a, d := allWords(t), defaultWL(t)
+	port, _ := zktest.FreePort()
+	down := "127.0.0.1:" + itoa(port)
+	r := ProbeReport(context.Background(), []string{a.ClientAddr, d.ClientAddr, down}, ReportOptions{
+		AdminPort: int(netip.MustParseAddrPort(d.AdminAddr).Port())})
+	if !r.AnyUnreachable() || !r.Servers[0].Reachable || !r.Servers[1].Reachable || r.Servers[2].Reachable {
+		t.Errorf("reachability: %+v", r.Servers)
+	}
+	if len(r.Servers[0].Refused) != 0 || len(r.Servers[1].Refused) != 7 || len(r.Servers[1].AdminURLs) != 7 || r.Servers[0].Implies1702 {
+		t.Errorf("entries: %+v", r.Servers)
+	}
+	var text, js strings.Builder
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "3.8.0") || !strings.Contains(js.String(), `"implies_zookeeper_1702": false`) {
+		t.Errorf("text:\n%s\njson:\n%s", text.String(), js.String())
+	}
+	t.Logf("report:\n%s", text.String())
 }

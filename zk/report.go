@@ -140,7 +140,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		admin := "-"
 		if len(s.AdminURLs) > 0 {
-			admin = strings.Join(s.AdminURLs, ",")
+			// The URLs differ only by command; JSON has them all.
+			base, _, _ := strings.Cut(s.AdminURLs[0], "/commands/")
+			admin = fmt.Sprintf("%s/commands (%d)", base, len(s.AdminURLs))
 		}
 		implies := "no"
 		if s.Implies1702 {

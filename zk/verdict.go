@@ -169,15 +169,15 @@ func reasonHint(ev *event.Event, role string) string {
 		h := fmt.Sprintf("the %s process closed the socket with unread data in its receive queue; look at that side's close path", sender)
 		switch sender {
 		case RoleServer:
-			h += " (e.g. a four-letter-word probe that sent a trailing newline, or a client writing before the connect response, the 1702 mechanism)"
+			h += " (such as a four-letter-word probe that sent a trailing newline, or a client writing before the connect response, the 1702 mechanism)"
 		case RoleClient:
-			h += " (e.g. the client closed with a response or ping reply still queued)"
+			h += " (such as the client closed with a response or ping reply still queued)"
 		}
 		return h
 	case "TCP_ABORT_ON_LINGER":
 		return fmt.Sprintf("the %s process closed with SO_LINGER 0, an abortive close on purpose", sender)
 	case "TCP_ABORT_ON_DATA", "NO_SOCKET", "NOT_SPECIFIED", "TCP_TIMEWAIT_SOCKET":
-		return fmt.Sprintf("data arrived for a connection the %s side had already closed (e.g. a late response after close)", sender)
+		return fmt.Sprintf("data arrived for a connection the %s side had already closed (such as a late response after close)", sender)
 	case "TCP_KEEPALIVE_TIMEOUT":
 		return "TCP keepalive probes went unanswered: the peer host or the path is gone"
 	case "TCP_ABORT_ON_MEMORY":
