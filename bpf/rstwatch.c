@@ -15,6 +15,7 @@
 #include "headers/bpf_helpers.h"
 #include "headers/bpf_core_read.h"
 #include "headers/bpf_endian.h"
+#include "headers/bpf_tracing.h"
 #include "rstwatch.h"
 
 char __license[] SEC("license") = "GPL";
@@ -39,6 +40,14 @@ const volatile bool filter_ports = false; /* match local or remote port in ports
 const volatile bool emit_events = true;  /* false: aggregate only (serve) */
 const volatile bool aggregate = false;
 const volatile __u64 wakeup_bytes = 0;   /* 0: wake the reader per record */
+
+/*
+ * Before 6.10 tcp:tcp_send_reset does not fire for resets sent from
+ * tcp_v4/v6_send_reset (a refused SYN, data for a closed or timewait
+ * connection). Where fentry programs there attach, the loader sets this and
+ * the tracepoint program leaves every reset with a packet to them.
+ */
+volatile __u32 passive_by_fentry = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -417,8 +426,37 @@ int rstwatch_send_reset(void *ctx)
 		struct trace_event_raw_tcp_event_sk_skb *args = ctx;
 		sk = BPF_CORE_READ(args, skaddr);
 		skb = BPF_CORE_READ(args, skbaddr);
+		if (skb && passive_by_fentry)
+			return 0;
 	}
 	return handle_reset(RST_SEND, sk, skb, reason, 0);
+}
+
+/*
+ * fentry runs on entry, before the function's own early returns: it does
+ * not answer a reset with a reset, so neither does this.
+ */
+static __always_inline int fentry_reset(const struct sock *sk, const struct sk_buff *skb)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 th = BPF_CORE_READ(skb, transport_header);
+	__u8 flags = 0;
+
+	if (bpf_probe_read_kernel(&flags, 1, head + th + 13) || (flags & 0x04))
+		return 0;
+	return handle_reset(RST_SEND, sk, skb, REASON_UNKNOWN, 0);
+}
+
+SEC("fentry/tcp_v4_send_reset")
+int BPF_PROG(rstwatch_fentry_v4_send_reset, const struct sock *sk, const struct sk_buff *skb)
+{
+	return fentry_reset(sk, skb);
+}
+
+SEC("fentry/tcp_v6_send_reset")
+int BPF_PROG(rstwatch_fentry_v6_send_reset, const struct sock *sk, const struct sk_buff *skb)
+{
+	return fentry_reset(sk, skb);
 }
 
 SEC("tracepoint/tcp/tcp_receive_reset")

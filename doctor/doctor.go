@@ -139,6 +139,9 @@ func selfTest(ctx context.Context) []Check {
 	}
 	defer t.Close()
 	load.OK, load.Detail = true, "all programs loaded and attached"
+	if t.UsesFentryFallback() {
+		load.Detail += " (with fentry on tcp_v4/v6_send_reset: this kernel's tcp_send_reset misses resets sent without a full socket)"
+	}
 	if d := t.Degraded(); len(d) > 0 {
 		load.Detail = "loaded with reduced attribution: " + strings.Join(d, "; ")
 	}

@@ -108,32 +108,35 @@ type rstwatchTuple struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	rstwatchMapCounts                = "counts"
-	rstwatchMapEvents                = "events"
-	rstwatchMapExited                = "exited"
-	rstwatchMapOwnerByListener       = "owner_by_listener"
-	rstwatchMapOwnerBySock           = "owner_by_sock"
-	rstwatchMapOwnerByTuple          = "owner_by_tuple"
-	rstwatchMapPorts                 = "ports"
-	rstwatchMapStats                 = "stats"
-	rstwatchProgRstwatchAccept       = "rstwatch_accept"
-	rstwatchProgRstwatchAccept4      = "rstwatch_accept4"
-	rstwatchProgRstwatchDestroySock  = "rstwatch_destroy_sock"
-	rstwatchProgRstwatchExit         = "rstwatch_exit"
-	rstwatchProgRstwatchReceiveReset = "rstwatch_receive_reset"
-	rstwatchProgRstwatchSendReset    = "rstwatch_send_reset"
-	rstwatchProgRstwatchSetState     = "rstwatch_set_state"
-	rstwatchVarAggregate             = "aggregate"
-	rstwatchVarEmitEvents            = "emit_events"
-	rstwatchVarFilterNetns           = "filter_netns"
-	rstwatchVarFilterPid             = "filter_pid"
-	rstwatchVarFilterPorts           = "filter_ports"
-	rstwatchVarUnusedAggKey          = "unused_agg_key"
-	rstwatchVarUnusedEvent           = "unused_event"
-	rstwatchVarUnusedOwnerSource     = "unused_owner_source"
-	rstwatchVarUnusedRstDirection    = "unused_rst_direction"
-	rstwatchVarUnusedStatIndex       = "unused_stat_index"
-	rstwatchVarWakeupBytes           = "wakeup_bytes"
+	rstwatchMapCounts                     = "counts"
+	rstwatchMapEvents                     = "events"
+	rstwatchMapExited                     = "exited"
+	rstwatchMapOwnerByListener            = "owner_by_listener"
+	rstwatchMapOwnerBySock                = "owner_by_sock"
+	rstwatchMapOwnerByTuple               = "owner_by_tuple"
+	rstwatchMapPorts                      = "ports"
+	rstwatchMapStats                      = "stats"
+	rstwatchProgRstwatchAccept            = "rstwatch_accept"
+	rstwatchProgRstwatchAccept4           = "rstwatch_accept4"
+	rstwatchProgRstwatchDestroySock       = "rstwatch_destroy_sock"
+	rstwatchProgRstwatchExit              = "rstwatch_exit"
+	rstwatchProgRstwatchFentryV4SendReset = "rstwatch_fentry_v4_send_reset"
+	rstwatchProgRstwatchFentryV6SendReset = "rstwatch_fentry_v6_send_reset"
+	rstwatchProgRstwatchReceiveReset      = "rstwatch_receive_reset"
+	rstwatchProgRstwatchSendReset         = "rstwatch_send_reset"
+	rstwatchProgRstwatchSetState          = "rstwatch_set_state"
+	rstwatchVarAggregate                  = "aggregate"
+	rstwatchVarEmitEvents                 = "emit_events"
+	rstwatchVarFilterNetns                = "filter_netns"
+	rstwatchVarFilterPid                  = "filter_pid"
+	rstwatchVarFilterPorts                = "filter_ports"
+	rstwatchVarPassiveByFentry            = "passive_by_fentry"
+	rstwatchVarUnusedAggKey               = "unused_agg_key"
+	rstwatchVarUnusedEvent                = "unused_event"
+	rstwatchVarUnusedOwnerSource          = "unused_owner_source"
+	rstwatchVarUnusedRstDirection         = "unused_rst_direction"
+	rstwatchVarUnusedStatIndex            = "unused_stat_index"
+	rstwatchVarWakeupBytes                = "wakeup_bytes"
 )
 
 // loadRstwatch returns the embedded CollectionSpec for rstwatch.
@@ -178,13 +181,15 @@ type rstwatchSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type rstwatchProgramSpecs struct {
-	RstwatchAccept       *ebpf.ProgramSpec `ebpf:"rstwatch_accept"`
-	RstwatchAccept4      *ebpf.ProgramSpec `ebpf:"rstwatch_accept4"`
-	RstwatchDestroySock  *ebpf.ProgramSpec `ebpf:"rstwatch_destroy_sock"`
-	RstwatchExit         *ebpf.ProgramSpec `ebpf:"rstwatch_exit"`
-	RstwatchReceiveReset *ebpf.ProgramSpec `ebpf:"rstwatch_receive_reset"`
-	RstwatchSendReset    *ebpf.ProgramSpec `ebpf:"rstwatch_send_reset"`
-	RstwatchSetState     *ebpf.ProgramSpec `ebpf:"rstwatch_set_state"`
+	RstwatchAccept            *ebpf.ProgramSpec `ebpf:"rstwatch_accept"`
+	RstwatchAccept4           *ebpf.ProgramSpec `ebpf:"rstwatch_accept4"`
+	RstwatchDestroySock       *ebpf.ProgramSpec `ebpf:"rstwatch_destroy_sock"`
+	RstwatchExit              *ebpf.ProgramSpec `ebpf:"rstwatch_exit"`
+	RstwatchFentryV4SendReset *ebpf.ProgramSpec `ebpf:"rstwatch_fentry_v4_send_reset"`
+	RstwatchFentryV6SendReset *ebpf.ProgramSpec `ebpf:"rstwatch_fentry_v6_send_reset"`
+	RstwatchReceiveReset      *ebpf.ProgramSpec `ebpf:"rstwatch_receive_reset"`
+	RstwatchSendReset         *ebpf.ProgramSpec `ebpf:"rstwatch_send_reset"`
+	RstwatchSetState          *ebpf.ProgramSpec `ebpf:"rstwatch_set_state"`
 }
 
 // rstwatchMapSpecs contains maps before they are loaded into the kernel.
@@ -210,6 +215,7 @@ type rstwatchVariableSpecs struct {
 	FilterNetns        *ebpf.VariableSpec `ebpf:"filter_netns"`
 	FilterPid          *ebpf.VariableSpec `ebpf:"filter_pid"`
 	FilterPorts        *ebpf.VariableSpec `ebpf:"filter_ports"`
+	PassiveByFentry    *ebpf.VariableSpec `ebpf:"passive_by_fentry"`
 	UnusedAggKey       *ebpf.VariableSpec `ebpf:"unused_agg_key"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedOwnerSource  *ebpf.VariableSpec `ebpf:"unused_owner_source"`
@@ -270,6 +276,7 @@ type rstwatchVariables struct {
 	FilterNetns        *ebpf.Variable `ebpf:"filter_netns"`
 	FilterPid          *ebpf.Variable `ebpf:"filter_pid"`
 	FilterPorts        *ebpf.Variable `ebpf:"filter_ports"`
+	PassiveByFentry    *ebpf.Variable `ebpf:"passive_by_fentry"`
 	UnusedAggKey       *ebpf.Variable `ebpf:"unused_agg_key"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
 	UnusedOwnerSource  *ebpf.Variable `ebpf:"unused_owner_source"`
@@ -282,13 +289,15 @@ type rstwatchVariables struct {
 //
 // It can be passed to loadRstwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type rstwatchPrograms struct {
-	RstwatchAccept       *ebpf.Program `ebpf:"rstwatch_accept"`
-	RstwatchAccept4      *ebpf.Program `ebpf:"rstwatch_accept4"`
-	RstwatchDestroySock  *ebpf.Program `ebpf:"rstwatch_destroy_sock"`
-	RstwatchExit         *ebpf.Program `ebpf:"rstwatch_exit"`
-	RstwatchReceiveReset *ebpf.Program `ebpf:"rstwatch_receive_reset"`
-	RstwatchSendReset    *ebpf.Program `ebpf:"rstwatch_send_reset"`
-	RstwatchSetState     *ebpf.Program `ebpf:"rstwatch_set_state"`
+	RstwatchAccept            *ebpf.Program `ebpf:"rstwatch_accept"`
+	RstwatchAccept4           *ebpf.Program `ebpf:"rstwatch_accept4"`
+	RstwatchDestroySock       *ebpf.Program `ebpf:"rstwatch_destroy_sock"`
+	RstwatchExit              *ebpf.Program `ebpf:"rstwatch_exit"`
+	RstwatchFentryV4SendReset *ebpf.Program `ebpf:"rstwatch_fentry_v4_send_reset"`
+	RstwatchFentryV6SendReset *ebpf.Program `ebpf:"rstwatch_fentry_v6_send_reset"`
+	RstwatchReceiveReset      *ebpf.Program `ebpf:"rstwatch_receive_reset"`
+	RstwatchSendReset         *ebpf.Program `ebpf:"rstwatch_send_reset"`
+	RstwatchSetState          *ebpf.Program `ebpf:"rstwatch_set_state"`
 }
 
 func (p *rstwatchPrograms) Close() error {
@@ -297,6 +306,8 @@ func (p *rstwatchPrograms) Close() error {
 		p.RstwatchAccept4,
 		p.RstwatchDestroySock,
 		p.RstwatchExit,
+		p.RstwatchFentryV4SendReset,
+		p.RstwatchFentryV6SendReset,
 		p.RstwatchReceiveReset,
 		p.RstwatchSendReset,
 		p.RstwatchSetState,

@@ -86,19 +86,32 @@ func (c *collector) stop(t testing.TB) {
 	}
 }
 
-// find waits for the event of a direction between two endpoints.
+// find waits for the event of a direction between two endpoints, and
+// checks that the kernel's one reset is reported once, not by two programs.
 func (c *collector) find(t testing.TB, dir event.Direction, local, remote netip.AddrPort) event.Event {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
+	match := func() (first event.Event, n int) {
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		for _, e := range c.events {
 			if e.Direction == dir && e.Local == local && e.Remote == remote {
-				c.mu.Unlock()
-				return e
+				if n == 0 {
+					first = e
+				}
+				n++
 			}
 		}
-		c.mu.Unlock()
+		return first, n
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if e, n := match(); n > 0 {
+			time.Sleep(100 * time.Millisecond) // a duplicate would have arrived by now
+			if _, n = match(); n != 1 {
+				t.Errorf("%s %s -> %s reported %d times", dir, local, remote, n)
+			}
+			return e
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	c.mu.Lock()

@@ -47,7 +47,10 @@ type Config struct {
 // Tracer is a loaded and attached set of programs. Close detaches them.
 type Tracer struct {
 	cfg      Config
-	objs     rstwatchObjects
+	coll     *ebpf.Collection
+	fentry   *ebpf.Collection // pre-6.10 fallback for resets the tracepoint misses
+	objs     rstwatchMaps
+	vars     rstwatchVariables
 	links    []link.Link
 	reasons  reasonNames
 	clock    clockOffset
@@ -159,15 +162,41 @@ func Open(cfg Config) (*Tracer, error) {
 		}
 	}
 
-	// Load only what survived the tracepoint check.
-	if err := spec.LoadAndAssign(&t.objs, &ebpf.CollectionOptions{
-		Programs: ebpf.ProgramOptions{KernelTypes: kspec},
-	}); err != nil {
+	// The fentry fallback loads on its own, sharing the maps, so that a
+	// kernel refusing it (as 6.18 here does, with EPERM) still traces.
+	fentrySpec := spec.Copy()
+	for name := range spec.Programs {
+		if fentryProgram(name) {
+			delete(spec.Programs, name)
+		} else {
+			delete(fentrySpec.Programs, name)
+		}
+	}
+
+	opts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kspec}}
+	coll, err := ebpf.NewCollectionWithOptions(spec, *opts)
+	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			cfg.Logger.Debug("verifier log", "log", fmt.Sprintf("%+v", ve))
 		}
 		return nil, explain("loading the BPF programs", err)
+	}
+	t.coll = coll
+	// Assign moves the maps out of the collection: take the set the
+	// fentry fallback shares first.
+	shared := map[string]*ebpf.Map{}
+	for name, m := range coll.Maps {
+		if name != ".rodata" {
+			shared[name] = m
+		}
+	}
+	if err := coll.Assign(&t.objs); err == nil {
+		err = coll.Assign(&t.vars)
+	}
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("tracer: %w", err)
 	}
 	if err := t.fillPorts(); err != nil {
 		t.Close()
@@ -185,34 +214,65 @@ func Open(cfg Config) (*Tracer, error) {
 		t.Close()
 		return nil, err
 	}
+	if missesPassiveResets(kspec) {
+		t.attachFentry(fentrySpec, kspec, shared)
+	}
 	t.clock = newClockOffset()
 	return t, nil
 }
 
-// The programs struct has a field per program; a deleted spec leaves nil.
-func (t *Tracer) program(name string) *ebpf.Program {
-	switch name {
-	case rstwatchProgRstwatchSendReset:
-		return t.objs.RstwatchSendReset
-	case rstwatchProgRstwatchReceiveReset:
-		return t.objs.RstwatchReceiveReset
-	case rstwatchProgRstwatchSetState:
-		return t.objs.RstwatchSetState
-	case rstwatchProgRstwatchDestroySock:
-		return t.objs.RstwatchDestroySock
-	case rstwatchProgRstwatchAccept4:
-		return t.objs.RstwatchAccept4
-	case rstwatchProgRstwatchAccept:
-		return t.objs.RstwatchAccept
-	case rstwatchProgRstwatchExit:
-		return t.objs.RstwatchExit
+func fentryProgram(name string) bool {
+	return name == rstwatchProgRstwatchFentryV4SendReset || name == rstwatchProgRstwatchFentryV6SendReset
+}
+
+// missesPassiveResets reports the pre-6.10 tcp_send_reset, which fires only
+// for active resets: the layout without a reason field came with it.
+func missesPassiveResets(kspec *btf.Spec) bool {
+	var st *btf.Struct
+	return kspec.TypeByName("trace_event_raw_tcp_send_reset", &st) != nil
+}
+
+// attachFentry loads and attaches the fallback for resets sent without a
+// full socket on kernels whose tracepoint misses them. Failure is not
+// fatal: Degraded says what is then not seen.
+func (t *Tracer) attachFentry(spec *ebpf.CollectionSpec, kspec *btf.Spec, replace map[string]*ebpf.Map) {
+	const lost = "resets sent without a full socket (refused connects, data for closed or timewait connections) are not seen as sent on this kernel; they still show as received on a local peer"
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs:        ebpf.ProgramOptions{KernelTypes: kspec},
+		MapReplacements: replace,
+	})
+	if err != nil {
+		t.degraded = append(t.degraded, fmt.Sprintf("fentry on tcp_v4/v6_send_reset refused (%v): %s", err, lost))
+		return
 	}
-	return nil
+	t.fentry = coll
+	attached := 0
+	for name, prog := range coll.Programs {
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			t.degraded = append(t.degraded, fmt.Sprintf("attaching %s failed (%v): %s", name, err, lost))
+			continue
+		}
+		t.links = append(t.links, l)
+		attached++
+	}
+	if attached == len(coll.Programs) {
+		if err := t.vars.PassiveByFentry.Set(uint32(1)); err != nil {
+			t.degraded = append(t.degraded, fmt.Sprintf("enabling the fentry fallback failed (%v): %s", err, lost))
+		}
+	}
+}
+
+// UsesFentryFallback says whether resets the tracepoint misses are caught by
+// fentry programs on this kernel.
+func (t *Tracer) UsesFentryFallback() bool {
+	var v uint32
+	return t.vars.PassiveByFentry != nil && t.vars.PassiveByFentry.Get(&v) == nil && v == 1
 }
 
 func (t *Tracer) attach() error {
 	for _, ap := range attachPoints {
-		prog := t.program(ap.prog)
+		prog := t.coll.Programs[ap.prog]
 		if prog == nil {
 			continue
 		}
@@ -261,6 +321,12 @@ func (t *Tracer) Close() error {
 	}
 	t.links = nil
 	errs = append(errs, t.objs.Close())
+	for _, c := range []*ebpf.Collection{t.fentry, t.coll} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	t.fentry, t.coll = nil, nil
 	return errors.Join(errs...)
 }
 
