@@ -79,7 +79,11 @@ func (c *Client) Raw(ctx context.Context, endpoint string, w Word) ([]byte, erro
 	case n > max:
 		return fail(fmt.Errorf("%w (%d bytes)", ErrReplyTooLarge, max))
 	case errors.Is(err, os.ErrDeadlineExceeded), ctx.Err() != nil && err != nil:
-		return fail(fmt.Errorf("no complete reply within %v (got %d bytes): %w", c.timeout(), n, context.DeadlineExceeded))
+		cause := ctx.Err()
+		if cause == nil {
+			cause = context.DeadlineExceeded // the socket deadline fired first
+		}
+		return fail(fmt.Errorf("no complete reply within %v (got %d bytes): %w", c.timeout(), n, cause))
 	case err != nil:
 		return fail(fmt.Errorf("read after %d bytes: %w", n, err))
 	}

@@ -18,6 +18,8 @@ type Handler func(word string, c net.Conn)
 type Fake struct {
 	Addr string
 
+	active sync.WaitGroup // handlers running
+
 	mu    sync.Mutex
 	words []string
 	extra [][]byte // bytes sent after the 4-byte word, per connection
@@ -56,8 +58,10 @@ func ServeFake(t testing.TB, h Handler) *Fake {
 			conns[c] = struct{}{}
 			cmu.Unlock()
 			wg.Add(1)
+			f.active.Add(1)
 			go func() {
 				defer wg.Done()
+				defer f.active.Done()
 				defer func() {
 					cmu.Lock()
 					delete(conns, c)
@@ -104,8 +108,16 @@ func (f *Fake) Words() []string {
 	return append([]string(nil), f.words...)
 }
 
-// Extra returns bytes clients sent after their 4-byte word (should be none).
+// Extra returns bytes clients sent after their 4-byte word (should be
+// none). It first waits (up to 5 s) for running handlers, which finish
+// once their client has closed.
 func (f *Fake) Extra() [][]byte {
+	done := make(chan struct{})
+	go func() { f.active.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([][]byte(nil), f.extra...)
