@@ -1,0 +1,134 @@
+package metrics
+
+import (
+	"net/netip"
+
+	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/tracer"
+)
+
+// Label values used when the kernel or the ZooKeeper side knows nothing.
+const (
+	unknownComm      = "unknown" // no owning process was ever known
+	verdictNone      = "none"    // not a ZooKeeper connection
+	directionUnknown = "unknown" // the kernel's overflow row
+)
+
+// rowKey identifies one kernel aggregate row.
+type rowKey struct {
+	overflow  bool
+	direction event.Direction
+	reason    string
+	pid       uint32
+	comm      string
+	source    event.OwnerSource
+	zk        netip.AddrPort
+}
+
+func keyOf(c *tracer.Count) rowKey {
+	return rowKey{c.Overflow, c.Direction, c.Reason, c.OwnerPID, c.OwnerComm, c.OwnerSource, c.ZKEndpoint}
+}
+
+// series is one label set of rstwatch_resets_total.
+type series struct {
+	direction, reason, comm, zkEndpoint, verdict string
+}
+
+// resets turns snapshots of the kernel's cumulative rows into monotonic
+// counters with capped labels. Not safe for concurrent use.
+type resets struct {
+	limits    Limits
+	comms     labelCap
+	endpoints labelCap
+
+	last         map[rowKey]uint64 // each row's value at the previous snapshot
+	totals       map[series]uint64
+	ownerUnknown uint64
+	folded       map[string]uint64 // label → resets whose value went to Other
+	self         uint64            // resets on rstwatch's own probe connections
+}
+
+func newResets(l Limits) *resets {
+	l = l.withDefaults()
+	return &resets{
+		limits: l, comms: newLabelCap(l.OwnerComms), endpoints: newLabelCap(l.ZKEndpoints),
+		last: map[rowKey]uint64{}, totals: map[series]uint64{},
+		folded: map[string]uint64{"owner_comm": 0, "zk_endpoint": 0, "series": 0},
+	}
+}
+
+// observe adds the growth of every row since the previous snapshot.
+// verdict is asked only for ZooKeeper rows that grew (it may probe); self
+// says whether a ZooKeeper row is rstwatch's own probe connection, which
+// is counted apart rather than reported.
+func (r *resets) observe(rows []tracer.Count, verdict func(*tracer.Count) string, self func(*tracer.Count) bool) {
+	for i := range rows {
+		c := &rows[i]
+		k := keyOf(c)
+		prev, seen := r.last[k]
+		r.last[k] = c.Count
+		delta := c.Count - prev
+		if seen && c.Count < prev {
+			// The row was deleted and made again (a pid reused after we
+			// forgot it): everything in it is new.
+			delta = c.Count
+		}
+		if delta == 0 {
+			continue
+		}
+		if c.ZKEndpoint.IsValid() && self != nil && self(c) {
+			r.self += delta
+			continue
+		}
+		r.add(r.seriesOf(c, verdict, delta), delta)
+		if !c.Overflow && c.OwnerPID == 0 {
+			r.ownerUnknown += delta
+		}
+	}
+}
+
+func (r *resets) seriesOf(c *tracer.Count, verdict func(*tracer.Count) string, delta uint64) series {
+	if c.Overflow {
+		return series{directionUnknown, "UNKNOWN", Other, "", verdictNone}
+	}
+	s := series{direction: c.Direction.String(), reason: c.Reason, comm: c.OwnerComm, verdict: verdictNone}
+	if s.comm == "" {
+		s.comm = unknownComm
+	}
+	if c.ZKEndpoint.IsValid() {
+		s.zkEndpoint = c.ZKEndpoint.String()
+		s.verdict = event.VerdictUnknown
+		if verdict != nil {
+			if v := verdict(c); v != "" {
+				s.verdict = v
+			}
+		}
+	}
+	var folded bool
+	if s.comm, folded = r.comms.fold(s.comm); folded {
+		r.folded["owner_comm"] += delta
+	}
+	if s.zkEndpoint, folded = r.endpoints.fold(s.zkEndpoint); folded {
+		r.folded["zk_endpoint"] += delta
+	}
+	if _, ok := r.totals[s]; !ok && len(r.totals) >= r.limits.Series {
+		s.comm = Other
+		if s.zkEndpoint != "" {
+			s.zkEndpoint = Other
+		}
+		r.folded["series"] += delta
+	}
+	return s
+}
+
+func (r *resets) add(s series, n uint64) { r.totals[s] += n }
+
+// forget drops the memory of pid's rows once the kernel has deleted them;
+// their counts stay in the totals.
+func (r *resets) forget(pid uint32) {
+	for k := range r.last {
+		if k.pid == pid && !k.overflow {
+			delete(r.last, k)
+		}
+	}
+}
