@@ -130,6 +130,10 @@ func TestBpftrace(t *testing.T) {
 	if got, ok := BpftraceMapSum([]byte(maps)); !ok || got != 1024 {
 		t.Errorf("BpftraceMapSum = %d, %v; want 1024, true", got, ok)
 	}
+	ev, lost, err := ScanBpftracePrint(strings.NewReader(out))
+	if err != nil || ev != 2 || lost != 15 {
+		t.Errorf("ScanBpftracePrint = %d, %d, %v; want 2, 15", ev, lost, err)
+	}
 	n, err := CountLines(strings.NewReader(out), "send ")
 	if err != nil || n != 1 {
 		t.Errorf("CountLines = %d, %v; want 1", n, err)

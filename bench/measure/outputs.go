@@ -107,3 +107,21 @@ func BpftraceMapSum(out []byte) (uint64, bool) {
 	}
 	return n, len(ms) > 0
 }
+
+// ScanBpftracePrint counts the event lines of the bench's bpftrace printf
+// script ("send …", "recv …") and its "Lost N events" notices, in one pass
+// over what may be a large file.
+func ScanBpftracePrint(r io.Reader) (events, lost uint64, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case bytes.HasPrefix(line, []byte("send ")), bytes.HasPrefix(line, []byte("recv ")):
+			events++
+		case bytes.Contains(line, []byte("Lost ")):
+			lost += BpftraceLost(line)
+		}
+	}
+	return events, lost, sc.Err()
+}

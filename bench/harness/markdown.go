@@ -1,0 +1,86 @@
+package harness
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Markdown writes the report for people: environment, medians, targets.
+func (rep *Report) Markdown(w io.Writer) {
+	e, o := rep.Env, rep.Options
+	fmt.Fprintf(w, "## rstwatch-bench %s\n\n", e.Time.Format(time.RFC3339))
+	fmt.Fprintf(w, "- kernel %s, %d CPUs, load average %s at start, %s at end\n", e.Kernel, e.CPUs, e.LoadStart, e.LoadEnd)
+	fmt.Fprintf(w, "- %d round(s) × %v per run, %d storm workers, configurations alternated; medians over rounds\n", o.Rounds, o.Duration, o.Workers)
+	fmt.Fprintf(w, "- rstwatch %s; %s\n", o.Rstwatch, toolList(e.Tools))
+	fmt.Fprintf(w, "- %s\n", e.BPFStatsEnable)
+	fmt.Fprintf(w, "- rate × baseline: storm rate over the same round's bare rate. CPU and BPF costs are per tracepoint event (2 per reset: one sent, one received) for every tracer; tcpdump receives packets (1 per reset). In-process floors: their cost is in the kernel, in the storm's context, so tracer CPU and RSS are n/a. BPF ns/event: the tracer's programs' run time (all of them, not only the reset ones) over the storm's events; \"net\" subtracts the empty floor's, i.e. the statistics' own clock reads.\n")
+	for _, s := range rep.Skipped {
+		fmt.Fprintf(w, "- skipped: %s: %s\n", s.Name, s.Why)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| configuration | storm | rate × baseline | resets/s | tracer CPU µs/event | received / generated | lost (tracer's count, max) | peak RSS MB | BPF ns/event | BPF ns/event net of floor-empty | runs |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rep.Summary {
+		runs := fmt.Sprint(r.Runs)
+		if r.Errors > 0 {
+			runs += fmt.Sprintf(" (%d failed)", r.Errors)
+		}
+		recv := "n/a"
+		if r.ReceivedFrac != nil {
+			recv = fmt.Sprintf("%.4f %s", *r.ReceivedFrac, r.Unit)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Config, r.Shape, f(r.Ratio, "%.3f"), f(r.Rate, "%.0f"), f(r.CPUPerEventUs, "%.3f"), recv,
+			u(r.LostMax, 1, "%.0f"), u(r.PeakRSSMax, 1<<20, "%.1f"), f(r.BPFNsPerEvent, "%.0f"), f(r.BPFNetNsPerEvent, "%.0f"), runs)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| target | configuration | storm | got | result |")
+	fmt.Fprintln(w, "|---|---|---|---|---|")
+	for _, t := range rep.Targets {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", t.Target, t.Config, t.Shape, orNA(t.Got), t.Result)
+	}
+	var errs []string
+	for _, r := range rep.Runs {
+		if r.Error != "" {
+			errs = append(errs, fmt.Sprintf("- round %d %s %s: %s", r.Round, r.Shape, r.Config, r.Error))
+		}
+	}
+	if len(errs) > 0 {
+		fmt.Fprintf(w, "\nFailed runs:\n%s\n", strings.Join(errs, "\n"))
+	}
+}
+
+func f(p *float64, format string) string {
+	if p == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf(format, *p)
+}
+
+func u(p *uint64, div float64, format string) string {
+	if p == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf(format, float64(*p)/div)
+}
+
+func orNA(s string) string {
+	if s == "" {
+		return "n/a"
+	}
+	return s
+}
+
+func toolList(tools map[string]string) string {
+	var parts []string
+	for _, k := range []string{"bpftrace", "tcpdump"} {
+		if v, ok := tools[k]; ok {
+			parts = append(parts, v)
+		} else {
+			parts = append(parts, k+" not installed")
+		}
+	}
+	return strings.Join(parts, "; ")
+}

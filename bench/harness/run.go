@@ -1,0 +1,228 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/rstwatch/rstwatch/bench/measure"
+	"github.com/rstwatch/rstwatch/bench/storm"
+)
+
+// Options configure a bench.
+type Options struct {
+	Rstwatch string        // the rstwatch binary under test
+	Rounds   int           // every configuration runs once per round and shape
+	Duration time.Duration // of one storm
+	Workers  int           // storm threads
+	// Settle is the pause between the storm's end and stopping the tracer,
+	// so it can drain what it buffered.
+	Settle  time.Duration
+	Shapes  []storm.Shape
+	Only    []string // configuration names; empty: all (the baseline always runs)
+	Keep    bool     // keep the tracers' output files
+	WorkDir string   // where tracers write; "": a new temporary directory
+	Exe     string   // the binary that runs storm children
+	Log     io.Writer
+}
+
+// Runner runs one bench.
+type Runner struct {
+	o       Options
+	tracers []Tracer
+	skipped map[string]string
+}
+
+func NewRunner(o Options) *Runner {
+	r := &Runner{o: o, skipped: map[string]string{}}
+	for _, t := range Tracers(o.Rstwatch) {
+		if t.Name == Baseline || len(o.Only) == 0 || slices.Contains(o.Only, t.Name) {
+			r.tracers = append(r.tracers, t)
+		}
+	}
+	return r
+}
+
+func (r *Runner) logf(format string, args ...any) {
+	fmt.Fprintf(r.o.Log, format+"\n", args...)
+}
+
+// Run benchmarks every configuration and returns the report, partial when
+// ctx is cancelled (with ctx's error).
+func (r *Runner) Run(ctx context.Context) (*Report, error) {
+	rep := &Report{Env: collectEnv(), Options: reportOptions(r.o)}
+	for _, t := range r.tracers {
+		rep.Tracers = append(rep.Tracers, TracerInfo{Name: t.Name, How: t.How})
+		if t.Unavailable == nil {
+			continue
+		}
+		if why := t.Unavailable(); why != "" {
+			r.skip(rep, t.Name, why)
+		}
+	}
+	if r.o.WorkDir == "" {
+		dir, err := os.MkdirTemp("", "rstwatch-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("work directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		r.o.WorkDir = dir
+	}
+	// Held by fd rather than set by sysctl: the kernel turns statistics off
+	// again however the harness ends.
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return nil, fmt.Errorf("enabling BPF run-time statistics: %w", err)
+	}
+	defer stats.Close()
+
+	err = r.rounds(ctx, rep)
+	rep.Env.LoadEnd = loadAvg()
+	rep.finish()
+	return rep, err
+}
+
+func (r *Runner) skip(rep *Report, name, why string) {
+	r.skipped[name] = why
+	rep.Skipped = append(rep.Skipped, Skip{Name: name, Why: why})
+	r.logf("skipped: %s: %s", name, why)
+}
+
+func (r *Runner) rounds(ctx context.Context, rep *Report) error {
+	others := r.tracers[1:]
+	for round := 1; round <= r.o.Rounds; round++ {
+		// Rotating the order spreads slow drift of the machine over all
+		// configurations instead of always hitting the last one.
+		order := append([]Tracer{r.tracers[0]}, rotate(others, round-1)...)
+		for _, shape := range r.o.Shapes {
+			var base *Run
+			for _, t := range order {
+				if _, ok := r.skipped[t.Name]; ok {
+					continue
+				}
+				run := r.measure(ctx, t, shape, round)
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if t.Name == Baseline {
+					if run.Error != "" {
+						return fmt.Errorf("baseline storm failed: %s", run.Error)
+					}
+					base = &run
+				}
+				if base != nil && run.Error == "" && base.Rate > 0 {
+					ratio := run.Rate / base.Rate
+					run.Ratio = &ratio
+				}
+				rep.Runs = append(rep.Runs, run)
+				r.logf("%s", run.progress())
+				if run.notReady {
+					// A tracer that cannot start will not start next round.
+					r.skip(rep, t.Name, run.Error)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func rotate(ts []Tracer, n int) []Tracer {
+	if len(ts) == 0 {
+		return nil
+	}
+	n %= len(ts)
+	return append(slices.Clone(ts[n:]), ts[:n]...)
+}
+
+// measure runs one storm under one configuration.
+func (r *Runner) measure(ctx context.Context, t Tracer, shape storm.Shape, round int) Run {
+	run := Run{Round: round, Shape: shape, Config: t.Name}
+	dir, err := os.MkdirTemp(r.o.WorkDir, fmt.Sprintf("%s-%s-%d-", t.Name, shape, round))
+	if err != nil {
+		run.Error = err.Error()
+		return run
+	}
+	if !r.o.Keep {
+		defer os.RemoveAll(dir)
+	}
+	if err := r.measureIn(ctx, t, shape, dir, &run); err != nil {
+		run.Error = err.Error()
+		run.notReady = errors.Is(err, errNotReady)
+	}
+	return run
+}
+
+func (r *Runner) measureIn(ctx context.Context, t Tracer, shape storm.Shape, dir string, run *Run) (err error) {
+	var s session
+	if t.start != nil {
+		if s, err = t.start(ctx, dir); err != nil {
+			return err
+		}
+		stopped := false
+		defer func() {
+			if !stopped {
+				s.stop(context.WithoutCancel(ctx))
+			}
+		}()
+		progs, err := s.programs()
+		if err != nil {
+			return err
+		}
+		if progs != nil {
+			defer progs.Close()
+		}
+		before, err := snapshot(progs)
+		if err != nil {
+			return err
+		}
+		if err := s.mark(); err != nil {
+			return fmt.Errorf("%s before the storm: %w", t.Name, err)
+		}
+		rsts, _ := measure.TCPOutRsts()
+		if err := r.storm(ctx, shape, max(r.o.Settle, t.settle), run); err != nil {
+			return err
+		}
+		after, err := snapshot(progs)
+		if err != nil {
+			return err
+		}
+		run.kernelRsts(rsts)
+		stopped = true
+		tl, err := s.stop(ctx)
+		run.fill(tl, measure.DiffStats(before, after))
+		return err
+	}
+	rsts, _ := measure.TCPOutRsts()
+	err = r.storm(ctx, shape, r.o.Settle, run)
+	run.kernelRsts(rsts)
+	return err
+}
+
+// storm runs the storm, then waits settle for the tracer to catch up.
+func (r *Runner) storm(ctx context.Context, shape storm.Shape, settle time.Duration, run *Run) error {
+	res, err := storm.Spawn(ctx, r.o.Exe, shape, r.o.Workers, r.o.Duration)
+	if err != nil {
+		return err
+	}
+	run.Storm, run.Rate = res, res.Rate()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(settle):
+	}
+	return nil
+}
+
+func snapshot(p *measure.Programs) ([]measure.ProgStat, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return p.Snapshot()
+}
