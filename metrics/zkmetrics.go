@@ -4,11 +4,13 @@ import (
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rstwatch/rstwatch/zk"
 )
 
 var (
 	descZKInfo = prometheus.NewDesc("rstwatch_zk_server_info",
-		"1 for each probed ZooKeeper server, with its version and mode as it reported them (empty while unknown or unreachable).", []string{"endpoint", "version", "mode"}, nil)
+		"1 for each probed ZooKeeper server, with its version (\"3.4.6\") and mode as it reported them (empty while unknown or unreachable).", []string{"endpoint", "version", "mode"}, nil)
 	descZKUp = prometheus.NewDesc("rstwatch_zk_server_up",
 		"1 when the last probe of the ZooKeeper server succeeded, else 0.", []string{"endpoint"}, nil)
 	descZKErrors = prometheus.NewDesc("rstwatch_zk_probe_errors_total",
@@ -28,7 +30,13 @@ func (c *Collector) collectZK(ch chan<- prometheus.Metric) {
 		infos = infos[:max]
 	}
 	for _, si := range infos {
-		ch <- prometheus.MustNewConstMetric(descZKInfo, prometheus.GaugeValue, 1, si.Endpoint, si.Version, si.Mode)
+		// The short form: the raw line carries a build id and date that
+		// would make a new series for the same release.
+		version := si.Version
+		if v, err := zk.ParseVersion(version); err == nil {
+			version = v.Short()
+		}
+		ch <- prometheus.MustNewConstMetric(descZKInfo, prometheus.GaugeValue, 1, si.Endpoint, version, si.Mode)
 		up := 0.0
 		if si.Err == "" {
 			up = 1
