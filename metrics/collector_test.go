@@ -80,7 +80,7 @@ func TestCollectorForgetsExitedOwnersAndStaysMonotonic(t *testing.T) {
 	for _, want := range []string{
 		`rstwatch_resets_total{direction="receive",owner_comm="java",reason="NO_SOCKET",verdict="NOT_KNOWN_BUG",zk_endpoint="127.0.0.1:2181"} 4`,
 		`rstwatch_resets_total{direction="send",owner_comm="curl",reason="NO_SOCKET",verdict="none",zk_endpoint=""} 7`,
-		`rstwatch_zk_server_info{endpoint="127.0.0.1:2181",mode="standalone",version="3.8.0-5a02a05"} 1`,
+		`rstwatch_zk_server_info{endpoint="127.0.0.1:2181",mode="standalone",version="3.8.0"} 1`,
 		`rstwatch_zk_probe_errors_total{endpoint="127.0.0.1:2181"} 2`,
 		`rstwatch_bpf_program_runs_total{program="rstwatch_send_reset"} 5`,
 		`rstwatch_bpf_program_run_seconds_total{program="rstwatch_send_reset"} 0.002`,
