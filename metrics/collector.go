@@ -44,6 +44,9 @@ type Options struct {
 	Log          *slog.Logger
 }
 
+// forgetBudget bounds the time one sync spends deleting exited owners.
+const forgetBudget = 200 * time.Millisecond
+
 // Collector is a prometheus.Collector that reads the kernel's aggregates
 // on every scrape. Safe for concurrent use.
 type Collector struct {
@@ -119,7 +122,14 @@ func (c *Collector) syncLocked(ctx context.Context) error {
 		func(r *tracer.Count) string { return verdictOf(vctx, c.o.ZK, r) },
 		func(r *tracer.Count) bool { return c.o.SelfPID != 0 && r.OwnerPID == c.o.SelfPID })
 
+	// ForgetOwner walks the whole kernel map per pid, so a burst of
+	// short-lived owners is forgotten over several syncs rather than
+	// holding up one scrape.
+	deadline := time.Now().Add(forgetBudget)
 	for _, pid := range c.exited(rows) {
+		if time.Now().After(deadline) {
+			break
+		}
 		if err := c.src.ForgetOwner(pid); err != nil {
 			fail("forget_owner", err)
 			continue
