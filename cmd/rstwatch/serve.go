@@ -60,7 +60,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		f traceFlags
 		s serveFlags
 	)
-	fs := newFlags("serve", "rstwatch serve: count every TCP reset in the kernel, always on, and serve the counts\nto Prometheus. Stops cleanly on SIGTERM; reloads nothing. Needs root or CAP_BPF,\nCAP_PERFMON and CAP_SYS_RESOURCE.", serveExamples, stderr)
+	fs := newFlags("serve", "rstwatch serve: count every TCP reset in the kernel, always on, and serve the counts\nto Prometheus. Stops cleanly on SIGTERM; reloads nothing. Needs root, or CAP_BPF,\nCAP_PERFMON and CAP_DAC_READ_SEARCH (see deploy/systemd/rstwatch.service).", serveExamples, stderr)
 	s.register(fs)
 	f.register(fs)
 	// The ZooKeeper flags may grow their own interval; do not define it twice.
