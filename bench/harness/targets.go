@@ -38,6 +38,13 @@ func verdict(ok bool) string {
 }
 
 func (rep *Report) skippedWhy(config string) string {
+	selected := false
+	for _, t := range rep.Tracers {
+		selected = selected || t.Name == config
+	}
+	if !selected {
+		return "skipped: not selected (-only)"
+	}
 	for _, s := range rep.Skipped {
 		if s.Name == config {
 			return "skipped: " + s.Why
@@ -121,6 +128,9 @@ func (rep *Report) serveTarget(sh storm.Shape) Target {
 	m := measure.Median(q)
 	if len(q) == 0 {
 		t.Result = rep.skippedWhy(cfgServe)
+		if row, ok := rep.row(cfgServe, sh); ok && row.Runs > 0 {
+			t.Result = "skipped: no floor-empty run in the same round"
+		}
 		return t
 	}
 	t.Got = fmt.Sprintf("%.3f of floor-empty's rate", m)
