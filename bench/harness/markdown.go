@@ -41,6 +41,7 @@ func (rep *Report) Markdown(w io.Writer) {
 	for _, t := range rep.Targets {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", t.Target, t.Config, t.Shape, orNA(t.Got), t.Result)
 	}
+	rep.programsMarkdown(w)
 	var errs []string
 	for _, r := range rep.Runs {
 		if r.Error != "" {
