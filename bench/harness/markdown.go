@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/rstwatch/rstwatch/bench/storm"
 )
 
 // Markdown writes the report for people: environment, medians, targets.
@@ -15,7 +17,8 @@ func (rep *Report) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "- %d round(s) × %v per run, %d storm workers, configurations alternated; medians over rounds\n", o.Rounds, o.Duration, o.Workers)
 	fmt.Fprintf(w, "- rstwatch %s; %s\n", o.Rstwatch, toolList(e.Tools))
 	fmt.Fprintf(w, "- %s\n", e.BPFStatsEnable)
-	fmt.Fprintf(w, "- rate × baseline: storm rate over the same round's bare rate. CPU and BPF costs are per tracepoint event (2 per reset: one sent, one received) for every tracer; tcpdump receives packets (1 per reset). In-process floors: their cost is in the kernel, in the storm's context, so tracer CPU and RSS are n/a. BPF ns/event: the tracer's programs' run time (all of them, not only the reset ones) over the storm's events; \"net\" subtracts the empty floor's, i.e. the statistics' own clock reads.\n")
+	fmt.Fprintf(w, "- rate × baseline: storm rate over the mean of the same round's two bare runs. CPU and BPF costs are per tracepoint event (2 per reset: one sent, one received) for every tracer; tcpdump receives packets (1 per reset). In-process floors: their cost is in the kernel, in the storm's context, so tracer CPU and RSS are n/a. BPF ns/event: the tracer's programs' run time (all of them, not only the reset ones) over the storm's events; \"net\" subtracts the empty floor's, i.e. the statistics' own clock reads.\n")
+	fmt.Fprintf(w, "- bare storm run first and last in each round and shape; ratios are against their mean; their drift apart: %s\n", rep.driftSummary())
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(w, "- skipped: %s: %s\n", s.Name, s.Why)
 	}
@@ -84,4 +87,31 @@ func toolList(tools map[string]string) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// driftSummary is the baselines' drift per round and shape, worst first
+// shown last: how much to trust differences of a few percent.
+func (rep *Report) driftSummary() string {
+	var parts []string
+	var worst float64
+	for round := 1; round <= rep.Options.Rounds; round++ {
+		for _, sh := range storm.Shapes {
+			var rates []float64
+			for _, r := range rep.runsOf(Baseline, sh) {
+				if r.Round == round && r.Error == "" {
+					rates = append(rates, r.Rate)
+				}
+			}
+			if len(rates) < 2 {
+				continue
+			}
+			d := drift(rates)
+			worst = max(worst, d)
+			parts = append(parts, fmt.Sprintf("r%d %s %.1f%%", round, sh, 100*d))
+		}
+	}
+	if len(parts) == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%s (worst %.1f%%)", strings.Join(parts, ", "), 100*worst)
 }

@@ -77,3 +77,22 @@ func TestServeAgainstFloorByRound(t *testing.T) {
 		t.Errorf("serve at 0.985 of the floor: %q, want pass", got)
 	}
 }
+
+func TestSetRatiosAgainstBothBaselines(t *testing.T) {
+	runs := []Run{
+		{Round: 1, Shape: storm.Refused, Config: Baseline, Rate: 100},
+		{Round: 1, Shape: storm.Refused, Config: cfgTrace, Rate: 84},
+		{Round: 1, Shape: storm.Refused, Config: cfgServe, Rate: 50, Error: "failed"},
+		{Round: 1, Shape: storm.Refused, Config: Baseline, Rate: 110},
+	}
+	line := setRatios(runs)
+	if runs[1].Ratio == nil || *runs[1].Ratio != 0.8 {
+		t.Errorf("ratio = %v, want 0.8 (84 over the mean of 100 and 110)", runs[1].Ratio)
+	}
+	if runs[2].Ratio != nil {
+		t.Errorf("failed run got a ratio %v", *runs[2].Ratio)
+	}
+	if !strings.Contains(line, "drift 9.5%") {
+		t.Errorf("summary %q, want drift 9.5%%", line)
+	}
+}

@@ -96,14 +96,18 @@ func (r *Runner) skip(rep *Report, name, why string) {
 }
 
 func (r *Runner) rounds(ctx context.Context, rep *Report) error {
-	others := r.tracers[1:]
+	base, others := r.tracers[0], r.tracers[1:]
 	for round := 1; round <= r.o.Rounds; round++ {
 		// Rotating the order spreads slow drift of the machine over all
 		// configurations instead of always hitting the last one.
-		order := append([]Tracer{r.tracers[0]}, rotate(others, round-1)...)
+		order := rotate(others, round-1)
 		for _, shape := range r.o.Shapes {
-			var base *Run
-			for _, t := range order {
+			// The bare storm runs first and last: the block is compared
+			// with the mean of both, and their difference shows how much
+			// the machine drifted meanwhile.
+			block := append(append([]Tracer{base}, order...), base)
+			var runs []Run
+			for _, t := range block {
 				if _, ok := r.skipped[t.Name]; ok {
 					continue
 				}
@@ -111,26 +115,61 @@ func (r *Runner) rounds(ctx context.Context, rep *Report) error {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				if t.Name == Baseline {
-					if run.Error != "" {
-						return fmt.Errorf("baseline storm failed: %s", run.Error)
-					}
-					base = &run
+				if t.Name == Baseline && run.Error != "" {
+					return fmt.Errorf("baseline storm failed: %s", run.Error)
 				}
-				if base != nil && run.Error == "" && base.Rate > 0 {
-					ratio := run.Rate / base.Rate
-					run.Ratio = &ratio
-				}
-				rep.Runs = append(rep.Runs, run)
 				r.logf("%s", run.progress())
 				if run.notReady {
 					// A tracer that cannot start will not start next round.
 					r.skip(rep, t.Name, run.Error)
 				}
+				runs = append(runs, run)
 			}
+			r.logf("%s", setRatios(runs))
+			rep.Runs = append(rep.Runs, runs...)
 		}
 	}
 	return nil
+}
+
+// setRatios divides each run's rate by the mean of the block's baseline
+// rates, and says how far the two baselines were apart.
+func setRatios(runs []Run) string {
+	var sum float64
+	var rates []float64
+	for _, r := range runs {
+		if r.Config == Baseline && r.Error == "" {
+			sum += r.Rate
+			rates = append(rates, r.Rate)
+		}
+	}
+	if sum == 0 {
+		return "no baseline rate: no ratios"
+	}
+	mean := sum / float64(len(rates))
+	for i := range runs {
+		if runs[i].Error == "" {
+			ratio := runs[i].Rate / mean
+			runs[i].Ratio = &ratio
+		}
+	}
+	return fmt.Sprintf("round %d %-8s baseline %.0f resets/s (drift %s)", runs[0].Round, runs[0].Shape, mean, driftText(rates))
+}
+
+// drift is how far apart a block's baseline rates are, relative to their mean.
+func drift(rates []float64) float64 {
+	if len(rates) < 2 {
+		return 0
+	}
+	lo, hi, sum := rates[0], rates[0], 0.0
+	for _, r := range rates {
+		lo, hi, sum = min(lo, r), max(hi, r), sum+r
+	}
+	return (hi - lo) / (sum / float64(len(rates)))
+}
+
+func driftText(rates []float64) string {
+	return fmt.Sprintf("%.1f%%", 100*drift(rates))
 }
 
 func rotate(ts []Tracer, n int) []Tracer {
