@@ -197,7 +197,12 @@ func (e *Enricher) Enrich(ctx context.Context, ev *event.Event) bool {
 	info, _ := e.prober.Get(ctx, t)
 	if info != nil {
 		if info.Stats != nil {
+			// The JSON contract gives major.minor.patch[-pre]; the build
+			// suffix is kept only when the version cannot be parsed.
 			zk.ServerVersion = info.Version
+			if v, err := ParseVersion(info.Version); err == nil {
+				zk.ServerVersion = v.Short()
+			}
 			zk.Mode = info.Mode
 			k.ServerVersion = info.Version
 			k.ServerVersionSource = info.VersionSource()
@@ -219,6 +224,9 @@ func (e *Enricher) Enrich(ctx context.Context, ev *event.Event) bool {
 	if role == RoleClient && ev.Owner != nil {
 		if cv, err := e.versions.Resolve(int(ev.Owner.PID)); err == nil && cv.Known() {
 			zk.ClientVersion = cv.Version
+			if v, err := ParseVersion(cv.Version); err == nil {
+				zk.ClientVersion = v.Short()
+			}
 			k.ClientVersion, k.ClientVersionSource, k.ClientVersionKnown = cv.Version, cv.Source+" of pid "+strconv.Itoa(int(ev.Owner.PID)), true
 		}
 	}

@@ -31,7 +31,7 @@ func requireRoot(t *testing.T) {
 
 var builtBinary string
 
-func binary(t *testing.T) string {
+func rstwatchBinary(t *testing.T) string {
 	t.Helper()
 	if builtBinary != "" {
 		return builtBinary
@@ -67,7 +67,7 @@ type started struct {
 func start(t *testing.T, args ...string) *started {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
-	cmd := exec.Command(binary(t), append(args, "--ready-file", ready)...)
+	cmd := exec.Command(rstwatchBinary(t), append(args, "--ready-file", ready)...)
 	s := &started{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
 	if err := cmd.Start(); err != nil {
@@ -264,7 +264,7 @@ func TestTraceWithoutPrivileges(t *testing.T) {
 		t.Skip("setpriv not installed")
 	}
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-		binary(t), "trace", "--duration", "1s")
+		rstwatchBinary(t), "trace", "--duration", "1s")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -281,15 +281,32 @@ func TestTraceWithoutPrivileges(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{"trace", "--output", "xml"}, {"trace", "--port", "99999"}, {"trace", "--ring-buffer-size", "3"}, {"bogus"}} {
-		cmd := exec.Command(binary(t), args...)
+		cmd := exec.Command(rstwatchBinary(t), args...)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
 			t.Errorf("%v: want failure, got %v: %s", args, err, out)
 		}
 	}
-	out, err := exec.Command(binary(t), "trace", "--help").CombinedOutput()
+	out, err := exec.Command(rstwatchBinary(t), "trace", "--help").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Examples:") {
 		t.Errorf("trace --help: %v\n%s", err, out)
 	}
+}
+
+func runBinary(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(rstwatchBinary(t), args...).CombinedOutput()
+	return string(out), err
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -63,10 +62,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("serve", "rstwatch serve: count every TCP reset in the kernel, always on, and serve the counts\nto Prometheus. Stops cleanly on SIGTERM; reloads nothing. Needs root, or CAP_BPF,\nCAP_PERFMON and CAP_DAC_READ_SEARCH (see deploy/systemd/rstwatch.service).", serveExamples, stderr)
 	s.register(fs)
 	f.register(fs)
-	// The ZooKeeper flags may grow their own interval; do not define it twice.
-	if fs.Lookup("zk-probe-interval") == nil {
-		fs.DurationVar(&s.probeInterval, "zk-probe-interval", 30*time.Second, "re-probe the ZooKeeper servers this often, so one that comes back is seen again")
-	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -76,20 +71,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if s.logFormat != "text" && s.logFormat != "json" {
 		return &exitError{2, fmt.Errorf("--log-format %q: want text or json", s.logFormat)}
 	}
-	if d, err := time.ParseDuration(fs.Lookup("zk-probe-interval").Value.String()); err == nil && d > 0 {
-		s.probeInterval = d
-	} else {
-		s.probeInterval = 30 * time.Second
+	if f.zk.interval <= 0 {
+		return &exitError{2, fmt.Errorf("--zk-probe-interval must be positive")}
 	}
+	s.probeInterval = f.zk.interval
 	maxSize, err := parseSize(s.eventsMax)
 	if err != nil {
 		return &exitError{2, fmt.Errorf("--events-file-max-size: %w", err)}
 	}
 	cfg, err := f.tracerConfig()
 	if err != nil {
-		return &exitError{2, err}
-	}
-	if cfg.ZKPorts, err = zkPortsOf(fs); err != nil {
 		return &exitError{2, err}
 	}
 	cfg.Aggregate, cfg.NoEvents = true, s.eventsFile == ""
@@ -99,6 +90,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return &exitError{2, err}
 	}
+	cfg.ZKPorts = zs.ports
 	// Listen before loading anything: a busy port is the likeliest mistake.
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
@@ -116,7 +108,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		statsOn.Store(true)
 	}
 
-	sv := &server{s: s, ln: ln, log: log, zk: zkOf(zs.enricher), statsOn: &statsOn}
+	sv := &server{s: s, ln: ln, log: log, zk: zkOf(zs.zk), statsOn: &statsOn}
 	if s.eventsFile == "" {
 		t, err := tracer.Open(withLogger(cfg, log))
 		if err != nil {
@@ -235,60 +227,10 @@ func (sv *server) run(ctx context.Context, t *tracer.Tracer, pipelineDone <-chan
 	return err
 }
 
-// zkOf finds the ZooKeeper knowledge behind the trace enricher, for the
-// verdict label and the zk_* metrics.
-func zkOf(e pipeline.Enricher) metrics.ZK {
-	var z *zk.Enricher
-	switch w := e.(type) {
-	case interface{ ZK() *zk.Enricher }:
-		z = w.ZK()
-	case interface{ Unwrap() *zk.Enricher }:
-		z = w.Unwrap()
-	}
+// zkOf keeps a nil *zk.Enricher from becoming a non-nil interface.
+func zkOf(z *zk.Enricher) metrics.ZK {
 	if z == nil {
-		return nil // a nil *zk.Enricher must not become a non-nil interface
+		return nil
 	}
 	return z
-}
-
-// zkPortsOf gathers the ZooKeeper client ports named by --zk-port and
-// --zk host:port, for the kernel's aggregation key. It reads the flags by
-// name so that it follows whatever zkFlags defines.
-func zkPortsOf(fs *pflag.FlagSet) ([]uint16, error) {
-	var ports []uint16
-	add := func(s string) error {
-		n, err := strconv.ParseUint(s, 10, 16)
-		if err != nil || n == 0 {
-			return fmt.Errorf("ZooKeeper port %q: want a number from 1 to 65535", s)
-		}
-		ports = append(ports, uint16(n))
-		return nil
-	}
-	for _, v := range flagValues(fs, "zk-port") {
-		if err := add(v); err != nil {
-			return nil, err
-		}
-	}
-	for _, v := range flagValues(fs, "zk") {
-		if _, p, err := net.SplitHostPort(v); err == nil {
-			if err := add(p); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return ports, nil
-}
-
-func flagValues(fs *pflag.FlagSet, name string) []string {
-	fl := fs.Lookup(name)
-	if fl == nil {
-		return nil
-	}
-	if sv, ok := fl.Value.(pflag.SliceValue); ok {
-		return sv.GetSlice()
-	}
-	if v := fl.Value.String(); v != "" {
-		return []string{v}
-	}
-	return nil
 }

@@ -94,6 +94,7 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return &exitError{2, err}
 	}
+	zkSetup.start(ctx, f.zk.interval)
 	_, err = pipeline.Run(ctx, pipeline.Options{
 		Tracer:   cfg,
 		Duration: duration,

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rstwatch/rstwatch/zk/zktest"
+)
+
+type zkLine struct {
+	Type      string `json:"type"`
+	Direction string `json:"direction"`
+	Reason    string `json:"reason"`
+	Local     struct {
+		Port int `json:"port"`
+	} `json:"local"`
+	Remote struct {
+		Port int `json:"port"`
+	} `json:"remote"`
+	Owner *struct {
+		PID int `json:"pid"`
+	} `json:"owner"`
+	ZK *struct {
+		Endpoint      string  `json:"endpoint"`
+		Role          string  `json:"role"`
+		ServerVersion *string `json:"server_version"`
+		Mode          *string `json:"mode"`
+		Session       *string `json:"session"`
+		ClientVersion *string `json:"client_version"`
+	} `json:"zk"`
+	Verdict *struct {
+		Code string `json:"code"`
+		Text string `json:"text"`
+	} `json:"verdict"`
+}
+
+func zkLines(t *testing.T, out []byte) []zkLine {
+	t.Helper()
+	var lines []zkLine
+	for _, raw := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var l zkLine
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			t.Fatalf("not JSON: %v: %s", err, raw)
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// lingerClose resets a connection from the client side.
+func lingerClose(t *testing.T, c net.Conn) {
+	t.Helper()
+	if err := c.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+// closeUnread makes the server answer a ping the client never reads, then
+// closes: the client's kernel resets with TCP_ABORT_ON_CLOSE.
+func closeUnread(t *testing.T, c net.Conn) {
+	t.Helper()
+	be := binary.BigEndian
+	ping := be.AppendUint32(nil, 8)
+	ping = be.AppendUint32(ping, uint32(0xfffffffe)) // xid -2
+	ping = be.AppendUint32(ping, 11)                 // OpCode.ping
+	if _, err := c.Write(ping); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the reply is queued, unread
+	c.Close()
+}
+
+func str(p *string) string {
+	if p == nil {
+		return "<null>"
+	}
+	return *p
+}
+
+// A real ZooKeeper 3.8.0: a client that resets its session's connection
+// gets the server's version, mode and session, and NOT_KNOWN_BUG with the
+// kernel's reason as the hint; the server's side of the same reset is seen
+// with role "server".
+func TestTraceRealZooKeeper(t *testing.T) {
+	requireRoot(t)
+	srv := zktest.Start(t, zktest.Options{Whitelist: "*"})
+	_, portStr, _ := net.SplitHostPort(srv.ClientAddr)
+	for _, tc := range []struct {
+		name   string
+		reset  func(*testing.T, net.Conn)
+		reason string
+	}{
+		{"linger0", lingerClose, "TCP_STATE"},
+		{"unread", closeUnread, "TCP_ABORT_ON_CLOSE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// --zk names the server so it is probed (and its sessions listed)
+			// before any reset; --zk-port alone learns it from the first.
+			s := start(t, "trace", "-o", "json", "--zk", srv.ClientAddr, "--zk-port", portStr, "--zk-discover=false", "--zk-probe-interval", "500ms")
+			sess, err := zktest.OpenSession(srv.ClientAddr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			local := sess.Conn.LocalAddr().(*net.TCPAddr).Port
+			time.Sleep(1500 * time.Millisecond) // a probe lists the session before the reset
+			tc.reset(t, sess.Conn)
+			time.Sleep(500 * time.Millisecond)
+			if code := s.stop(t, syscall.SIGINT); code != 0 {
+				t.Fatalf("exit %d: %s", code, s.stderr)
+			}
+			var client, server *zkLine
+			for _, l := range zkLines(t, s.stdout.Bytes()) {
+				if l.Type != "reset" {
+					continue
+				}
+				// Both ends: ephemeral ports are reused by other traffic.
+				if l.Direction == "send" && l.Local.Port == local && fmt.Sprint(l.Remote.Port) == portStr {
+					client = &l
+				}
+				if l.Direction == "receive" && l.Remote.Port == local && fmt.Sprint(l.Local.Port) == portStr {
+					server = &l
+				}
+			}
+			if client == nil || server == nil {
+				t.Fatalf("missing events (client %v, server %v):\n%s", client, server, s.stdout)
+			}
+			wantSession := fmt.Sprintf("0x%x", sess.ID)
+			z := client.ZK
+			if z == nil {
+				t.Fatalf("client side has no zk object:\n%s", s.stdout)
+			}
+			if client.Reason != tc.reason || z == nil || z.Role != "client" || z.Endpoint != srv.ClientAddr ||
+				str(z.ServerVersion) != "3.8.0" || str(z.Mode) != "standalone" || str(z.Session) != wantSession ||
+				z.ClientVersion != nil || client.Verdict == nil || client.Verdict.Code != "NOT_KNOWN_BUG" {
+				t.Fatalf("client side: reason %s endpoint %s role %s version %s mode %s session %s (want %s) client %s verdict %+v", client.Reason, z.Endpoint, z.Role, str(z.ServerVersion), str(z.Mode), str(z.Session), wantSession, str(z.ClientVersion), client.Verdict)
+			}
+			if server.ZK == nil || server.ZK.Role != "server" || server.Verdict == nil || server.Verdict.Code != "NOT_KNOWN_BUG" ||
+				server.Owner == nil || server.Owner.PID != srv.PID {
+				t.Fatalf("server side: %+v zk %+v verdict %+v", server, server.ZK, server.Verdict)
+			}
+			t.Logf("verdict: %s", client.Verdict.Text)
+		})
+	}
+}
+
+// A server that says it is 3.4.6 (a scripted fake): a reset on a connection
+// to it is the known bug, inferred from the server version since the Go
+// client has no ZooKeeper library version.
+func TestTraceFakeOldZooKeeper(t *testing.T) {
+	requireRoot(t)
+	srvr, err := os.ReadFile(filepath.Join("..", "..", "zk", "testdata", "3.4.6-srvr.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := zktest.ServeFake(t, zktest.Replies(map[string]string{"srvr": string(srvr), "stat": string(srvr)}))
+	s := start(t, "trace", "-o", "json", "--zk", fake.Addr, "--zk-discover=false")
+	c, err := net.Dial("tcp", fake.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := c.LocalAddr().(*net.TCPAddr).Port
+	fakePort := c.RemoteAddr().(*net.TCPAddr).Port
+	lingerClose(t, c)
+	time.Sleep(300 * time.Millisecond)
+	if code := s.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d: %s", code, s.stderr)
+	}
+	for _, l := range zkLines(t, s.stdout.Bytes()) {
+		if l.Type == "reset" && l.Direction == "send" && l.Local.Port == local && l.Remote.Port == fakePort {
+			if l.ZK == nil || str(l.ZK.ServerVersion) != "3.4.6" || l.Verdict == nil || l.Verdict.Code != "ZOOKEEPER-1702" ||
+				!strings.Contains(strings.ToLower(l.Verdict.Text), "inferred from the server version") {
+				t.Fatalf("version %q verdict %+v", str(l.ZK.ServerVersion), l.Verdict)
+			}
+			t.Logf("verdict: %s", l.Verdict.Text)
+			return
+		}
+	}
+	t.Fatalf("no send event from port %d:\n%s", local, s.stdout)
+}
+
+// zk probe against a real server and a closed port: the report, and exit 1
+// for the unreachable one.
+func TestZKProbeCommand(t *testing.T) {
+	srv := zktest.Start(t, zktest.Options{Whitelist: "*"})
+	out, err := runBinary(t, "zk", "probe", "-o", "json", srv.ClientAddr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, `"3.8.0`) {
+		t.Fatalf("no version in:\n%s", out)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := ln.Addr().String()
+	ln.Close()
+	out, err = runBinary(t, "zk", "probe", srv.ClientAddr, closed)
+	if code := exitCode(err); code != 1 {
+		t.Fatalf("exit %d with an unreachable server:\n%s", code, out)
+	}
+	t.Logf("\n%s", out)
+}
