@@ -38,6 +38,8 @@ func TestTargets(t *testing.T) {
 				Storm: storm.Result{Resets: 100}, Unit: "events", Expected: 200, Received: ptr(uint64(200)),
 				Lost: ptr(uint64(round)), CPUPerEventUs: ptr(0.4), BPFNsPerEvent: ptr(300.0), PeakRSS: ptr(uint64(40 << 20))},
 			Run{Round: round + 1, Shape: storm.Refused, Config: cfgFloorEmpty, Ratio: ptr(0.99), BPFNsPerEvent: ptr(100.0)},
+			Run{Round: round + 1, Shape: storm.Refused, Config: Baseline, Ratio: ptr(1.0)},
+			Run{Round: round + 1, Shape: storm.Linger, Config: Baseline, Ratio: ptr(1.0)},
 		)
 	}
 	rep := synthetic(runs, Skip{Name: cfgServe, Why: "serve not available"})
@@ -71,6 +73,7 @@ func TestServeAgainstFloorByRound(t *testing.T) {
 		runs = append(runs,
 			Run{Round: round + 1, Shape: storm.Linger, Config: cfgServe, Ratio: ptr(0.975 * speed)},
 			Run{Round: round + 1, Shape: storm.Linger, Config: cfgFloorEmpty, Ratio: ptr(0.99 * speed)},
+			Run{Round: round + 1, Shape: storm.Linger, Config: Baseline, Ratio: ptr(1.0)},
 		)
 	}
 	if got := target(t, synthetic(runs), "serve within", cfgServe, storm.Linger).Result; got != "pass" {

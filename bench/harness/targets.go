@@ -68,6 +68,9 @@ func (rep *Report) targets() []Target {
 		out = append(out, t)
 	}
 	for _, sh := range storm.Shapes {
+		if len(rep.runsOf(Baseline, sh)) == 0 {
+			continue // shape not run (-shapes)
+		}
 		add(fmt.Sprintf("JSON stream ≥ %.2f× baseline", minTraceRatio), cfgTrace, sh, func(r Row) (string, bool) {
 			if r.Ratio == nil {
 				return "", false
