@@ -52,7 +52,9 @@ func (c *Client) Raw(ctx context.Context, endpoint string, w Word) ([]byte, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
-	var d net.Dialer
+	// The port is bound before connect and recorded, so that even a
+	// refused probe (server down) is known as rstwatch's own.
+	d := net.Dialer{Control: c.Conns.bindBeforeConnect}
 	conn, err := d.DialContext(ctx, "tcp", endpoint)
 	if err != nil {
 		return fail(fmt.Errorf("dial: %w", err))

@@ -1,10 +1,14 @@
 package zk
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ProbeConns remembers rstwatch's own probe connections (4-tuples), while
@@ -20,13 +24,68 @@ type ProbeConns struct {
 
 	mu    sync.Mutex
 	conns map[probeKey]time.Time // zero time: still open
+	// dials are probe sockets by local port and remote endpoint, recorded
+	// before connect: the source address is only chosen by connect, and a
+	// refused connect leaves no connection to track.
+	dials map[dialKey]time.Time
 }
 
 type probeKey struct{ local, remote netip.AddrPort }
 
+type dialKey struct {
+	port   uint16
+	remote netip.AddrPort
+}
+
 // NewProbeConns returns an empty set with a 60 s linger.
 func NewProbeConns() *ProbeConns {
-	return &ProbeConns{Linger: 60 * time.Second, now: time.Now, conns: map[probeKey]time.Time{}}
+	return &ProbeConns{Linger: 60 * time.Second, now: time.Now, conns: map[probeKey]time.Time{}, dials: map[dialKey]time.Time{}}
+}
+
+// bindBeforeConnect is a net.Dialer Control hook: it binds the socket to an
+// ephemeral port and records it with the remote endpoint. A nil receiver
+// records nothing.
+func (p *ProbeConns) bindBeforeConnect(network, address string, rc syscall.RawConn) error {
+	if p == nil {
+		return nil
+	}
+	remote, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return nil // not an address we can key on; the dial goes on unrecorded
+	}
+	var port uint16
+	var bindErr error
+	err = rc.Control(func(fd uintptr) {
+		var sa unix.Sockaddr = &unix.SockaddrInet4{}
+		if network == "tcp6" {
+			sa = &unix.SockaddrInet6{}
+		}
+		if bindErr = unix.Bind(int(fd), sa); bindErr != nil {
+			return
+		}
+		got, err := unix.Getsockname(int(fd))
+		if err != nil {
+			bindErr = err
+			return
+		}
+		switch a := got.(type) {
+		case *unix.SockaddrInet4:
+			port = uint16(a.Port)
+		case *unix.SockaddrInet6:
+			port = uint16(a.Port)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if bindErr != nil {
+		return fmt.Errorf("binding the probe socket: %w", bindErr)
+	}
+	p.mu.Lock()
+	p.pruneLocked()
+	p.dials[dialKey{port, unmap(remote)}] = p.now()
+	p.mu.Unlock()
+	return nil
 }
 
 // track records conn and returns the function to call once it is closed.
@@ -54,6 +113,13 @@ func (p *ProbeConns) pruneLocked() {
 			delete(p.conns, k)
 		}
 	}
+	// A dial lasts at most its timeout; after that the connection, if
+	// any, is tracked in conns.
+	for k, at := range p.dials {
+		if now.Sub(at) > p.Linger {
+			delete(p.dials, k)
+		}
+	}
 }
 
 // Contains reports whether a and b are the two ends of a probe connection,
@@ -69,7 +135,9 @@ func (p *ProbeConns) Contains(a, b netip.AddrPort) bool {
 	p.pruneLocked()
 	_, ok1 := p.conns[probeKey{a, b}]
 	_, ok2 := p.conns[probeKey{b, a}]
-	return ok1 || ok2
+	_, ok3 := p.dials[dialKey{a.Port(), b}]
+	_, ok4 := p.dials[dialKey{b.Port(), a}]
+	return ok1 || ok2 || ok3 || ok4
 }
 
 // LocalPorts lists the local ports of probe connections open or lingering.

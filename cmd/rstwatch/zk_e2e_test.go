@@ -207,3 +207,37 @@ func TestZKProbeCommand(t *testing.T) {
 	}
 	t.Logf("\n%s", out)
 }
+
+// rstwatch must never report resets it caused: probing a ZooKeeper server
+// that is down gets the probes refused, and none of those resets is shown.
+func TestTraceOwnProbesNotReported(t *testing.T) {
+	requireRoot(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s := start(t, "trace", "-o", "json", "--port", fmt.Sprint(port), "--zk", down, "--zk-discover=false", "--zk-probe-interval", "200ms")
+	time.Sleep(1500 * time.Millisecond)
+	refuse := func() {
+		if c, err := net.Dial("tcp", down); err == nil {
+			c.Close()
+		}
+	}
+	refuse() // somebody else's refused connect is still reported
+	time.Sleep(200 * time.Millisecond)
+	if code := s.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("exit %d: %s", code, s.stderr)
+	}
+	var resets int
+	for _, l := range zkLines(t, s.stdout.Bytes()) {
+		if l.Type == "reset" {
+			resets++
+		}
+	}
+	if resets != 2 {
+		t.Fatalf("want exactly the 2 events of the test's own refused connect, got %d:\n%s", resets, s.stdout)
+	}
+}
