@@ -8,7 +8,7 @@ BPF_CFLAGS ?= -O2 -g -Wall -Werror
 GO         ?= go
 export BPF_CLANG BPF_CFLAGS
 
-.PHONY: all build generate test test-short lint bench test-kernels check-generated clean
+.PHONY: all build generate test test-short lint bench test-kernels check-generated clean fuzz
 
 all: build
 
@@ -16,7 +16,7 @@ build:
 	$(GO) build -o rstwatch ./cmd/rstwatch
 
 generate:
-	$(GO) generate ./tracer/ ./bench/...
+	$(GO) generate ./tracer/ $(if $(wildcard bench/*.go bench/*/*.go),./bench/...)
 
 # Kernel tests need root; CI sets RSTWATCH_REQUIRE_BPF=1 so that they fail
 # instead of skipping when they cannot load.
@@ -41,3 +41,14 @@ test-kernels:
 
 clean:
 	rm -f rstwatch
+
+# Every Fuzz target, each for FUZZTIME (committed corpora under testdata/fuzz
+# run as part of `make test` too).
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
