@@ -57,7 +57,7 @@ func Judge(ev *event.Event, k Knowledge) event.Verdict {
 			" The client library %s has the ZOOKEEPER-1702 fix (3.4.6+), so not that bug; inferred: %s.", cv.Short(), hint)}
 	case serverKnown && sv.ServerImplies1702():
 		return event.Verdict{Code: event.VerdictKnownBug, Text: measured + fmt.Sprintf(
-			" INFERRED from the server version only (client library version unknown): a %s server suggests clients older than 3.4.6, which carry ZOOKEEPER-1702%s.",
+			" INFERRED from the server version only (client library version unknown): by the operator's rule a server older than 3.5.0 (here %s) means ZOOKEEPER-1702, which Java client libraries older than 3.4.6 carry; confirm with the client's library version%s.",
 			sv.Short(), directionNote(ev, k.Role))}
 	case serverKnown || k.ServerFingerprint == "3.6+":
 		return event.Verdict{Code: event.VerdictNotKnownBug, Text: measured + fmt.Sprintf(
