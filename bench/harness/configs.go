@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// rstwatchPeer and the peers' commands, as the report shows them.
+// The peers' filter and scripts.
 const (
 	rstFilter = "tcp[tcpflags] & (tcp-rst) != 0"
 
