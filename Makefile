@@ -18,10 +18,11 @@ build:
 generate:
 	$(GO) generate ./tracer/ $(if $(wildcard bench/*.go bench/*/*.go),./bench/...)
 
-# Kernel tests need root; CI sets RSTWATCH_REQUIRE_BPF=1 so that they fail
+# -p 1: kernel tests of different packages must not overlap (scenarios
+# assert which task was on the CPU). Kernel tests need root; CI sets RSTWATCH_REQUIRE_BPF=1 so that they fail
 # instead of skipping when they cannot load.
 test:
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...

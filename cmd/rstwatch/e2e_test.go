@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
 )
 
 // The binary is built once per test run and driven as an operator would.
@@ -309,4 +311,126 @@ func exitCode(err error) int {
 		return -1
 	}
 	return 0
+}
+
+// A connection older than the trace: the kernel never saw its owner
+// connect, so the owner comes from /proc by socket inode (source procfs).
+func TestTraceOwnerOfOlderSocket(t *testing.T) {
+	requireRoot(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	s := start(t, "trace", "-o", "json", "--port", fmt.Sprint(port))
+	c.Write(make([]byte, 100))
+	time.Sleep(50 * time.Millisecond)
+	srv.Close() // unread data: reset
+	time.Sleep(200 * time.Millisecond)
+	if code := s.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("exit %d: %s", code, s.stderr)
+	}
+	var out struct {
+		Owner *struct {
+			PID    int    `json:"pid"`
+			Source string `json:"source"`
+		} `json:"owner"`
+	}
+	var n int
+	for _, line := range strings.Split(strings.TrimSpace(s.stdout.String()), "\n") {
+		if !strings.Contains(line, `"type":"reset"`) {
+			continue
+		}
+		n++
+		json.Unmarshal([]byte(line), &out)
+		if out.Owner == nil || out.Owner.PID != os.Getpid() || out.Owner.Source != "procfs" {
+			t.Errorf("want owner %d from procfs: %s", os.Getpid(), line)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d resets, want 2:\n%s", n, s.stdout)
+	}
+}
+
+// programsOf lists the BPF program ids a process holds, from its fdinfo.
+func programsOf(t *testing.T, pid int) []ebpf.ProgramID {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fdinfo", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []ebpf.ProgramID
+	for _, fd := range fds {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "prog_id:"); ok {
+				var id uint32
+				fmt.Sscan(strings.TrimSpace(v), &id)
+				ids = append(ids, ebpf.ProgramID(id))
+			}
+		}
+	}
+	return ids
+}
+
+// SIGINT in the middle of a reset storm: a prompt exit, the summary
+// flushed, and none of its programs left in the kernel.
+func TestTraceInterruptedMidStorm(t *testing.T) {
+	requireRoot(t)
+	s := start(t, "trace", "-o", "json")
+	held := programsOf(t, s.cmd.Process.Pid)
+	if len(held) == 0 {
+		t.Fatal("rstwatch holds no BPF programs while tracing")
+	}
+	port := refuse(t, 0)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if c, err := net.Dial("tcp", addr); err == nil {
+					c.Close()
+				}
+			}
+		}
+	}()
+	time.Sleep(time.Second)
+	at := time.Now()
+	code := s.stop(t, syscall.SIGINT)
+	took := time.Since(at)
+	close(stop)
+	<-done
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, s.stderr)
+	}
+	t.Logf("exited %v after SIGINT mid-storm", took)
+	out := strings.TrimSpace(s.stdout.String())
+	last := out[strings.LastIndexByte(out, '\n')+1:]
+	if !strings.Contains(last, `"type":"summary"`) {
+		t.Fatalf("last line is not the summary: %.300s", last)
+	}
+	for _, id := range held {
+		if p, err := ebpf.NewProgramFromID(id); err == nil {
+			p.Close()
+			t.Errorf("program %d is still loaded after exit", id)
+		}
+	}
 }
