@@ -71,8 +71,13 @@ struct {
 	__type(value, __u8);
 } ports SEC(".maps");
 
+/*
+ * Live sockets only: entries are deleted on tcp_destroy_sock, so a plain
+ * preallocated hash is bounded by the sockets made while tracing, and a
+ * full table is counted (STAT_OWNER_FULL) instead of silently evicting.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64); /* struct sock * */
 	__type(value, struct owner);
@@ -88,9 +93,11 @@ struct tuple {
 	__u8 raddr[16];
 };
 
+/* Closed connections, a cache: the least recently used are forgotten. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__type(key, struct tuple);
 	__type(value, struct owner);
 } owner_by_tuple SEC(".maps");
@@ -144,19 +151,32 @@ static __always_inline __u32 sock_netns(const struct sock *sk)
 
 static __always_inline void fill_owner_from_current(struct owner *o)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
 	__u64 id = bpf_get_current_pid_tgid();
 
 	o->learned_ns = bpf_ktime_get_ns();
 	o->pid = id >> 32;
 	o->tid = (__u32)id;
+	/* The leader's own thread needs no read through the task struct. */
+	if (o->pid == o->tid) {
+		bpf_get_current_comm(o->comm, sizeof(o->comm));
+		return;
+	}
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
 	bpf_core_read_str(o->comm, sizeof(o->comm), &leader->comm);
 }
 
 static __always_inline bool full_sock(__u8 state)
 {
 	return state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
+}
+
+/* The current task owns the socket: remember it, counting a full table. */
+static __always_inline void remember_owner(__u64 key, struct owner *o)
+{
+	fill_owner_from_current(o);
+	if (bpf_map_update_elem(&owner_by_sock, &key, o, BPF_ANY))
+		stat_inc(STAT_OWNER_FULL);
 }
 
 /* The connection as seen from the socket: local is this host's end. */
@@ -213,7 +233,75 @@ static __always_inline int tuple_from_skb_reversed(const struct sk_buff *skb, st
 		return -1;
 	t->rport = bpf_ntohs(ports[0]);
 	t->lport = bpf_ntohs(ports[1]);
-	t->netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	return 0;
+}
+
+/*
+ * The tuple as the tracepoint already recorded it (tcp_event_sk and
+ * inet_sock_set_state): local end first, ports in host order, IPv4 also
+ * mapped into the v6 fields. Two helper calls instead of a dozen reads of
+ * the socket.
+ */
+#define TUPLE_FROM_CTX(args, t)                                                  \
+	do {                                                                      \
+		(t)->family = (args)->family;                                     \
+		(t)->lport = (args)->sport;                                       \
+		(t)->rport = (args)->dport;                                       \
+		if ((t)->family == AF_INET6) {                                    \
+			bpf_probe_read_kernel((t)->laddr, 16, (args)->saddr_v6);  \
+			bpf_probe_read_kernel((t)->raddr, 16, (args)->daddr_v6);  \
+		} else {                                                          \
+			bpf_probe_read_kernel((t)->laddr, 4, (args)->saddr);      \
+			bpf_probe_read_kernel((t)->raddr, 4, (args)->daddr);      \
+		}                                                                 \
+	} while (0)
+
+/* A sockaddr_in or sockaddr_in6 as 6.10+ tcp_send_reset records it. */
+struct sockaddr_any {
+	__u16 family;
+	__be16 port;
+	union {
+		__u8 v4[4];
+		struct {
+			__u32 flowinfo;
+			__u8 v6[16];
+		};
+	};
+	__u32 scope;
+};
+
+static __always_inline int tuple_from_sockaddrs(const void *local, const void *remote, struct tuple *t)
+{
+	struct sockaddr_any l, r;
+
+	if (bpf_probe_read_kernel(&l, sizeof(l), local) || bpf_probe_read_kernel(&r, sizeof(r), remote))
+		return -1;
+	/* The kernel leaves the peer empty for a listener's socket: use the packet. */
+	if (l.family != r.family || !r.port)
+		return -1;
+	t->family = l.family;
+	t->lport = bpf_ntohs(l.port);
+	t->rport = bpf_ntohs(r.port);
+	if (l.family == AF_INET6) {
+		__builtin_memcpy(t->laddr, l.v6, 16);
+		__builtin_memcpy(t->raddr, r.v6, 16);
+	} else if (l.family == AF_INET) {
+		__builtin_memcpy(t->laddr, l.v4, 4);
+		__builtin_memcpy(t->raddr, r.v4, 4);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* The tuple of a sent reset from the socket or the packet it answers. */
+static __always_inline int tuple_for_send(const struct sock *sk, const struct sk_buff *skb, struct tuple *t)
+{
+	if (skb)
+		return tuple_from_skb_reversed(skb, t);
+	if (!sk)
+		return -1;
+	tuple_from_sock(sk, t);
 	return 0;
 }
 
@@ -316,33 +404,30 @@ static __always_inline void aggregate_event(const struct event *e)
 }
 
 /*
- * One reset. sk may be NULL (no socket), a full socket, a timewait or a
- * request socket; skb may be NULL (an active reset: close, linger, abort).
+ * One reset, its tuple already known. sk may be NULL (no socket), a full
+ * socket, a timewait or a request socket; skb may be NULL (an active reset:
+ * close, linger, abort). state < 0: read it from sk.
  */
 static __always_inline int handle_reset(__u8 dir, const struct sock *sk, const struct sk_buff *skb,
-					__u16 reason, __u64 cookie)
+					struct tuple *tp, int state_in, __u16 reason, __u64 cookie)
 {
 	struct event scratch = {};
 	struct event *e = &scratch;
-	struct tuple t = {};
+	struct tuple t = *tp;
 	struct owner o = {};
 	__u8 alive = 0, state = 0;
 	__u64 id;
 
 	stat_inc(STAT_SEEN);
 
-	if (sk)
+	if (state_in >= 0)
+		state = state_in;
+	else if (sk)
 		state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	if (skb && dir == RST_SEND) {
-		if (tuple_from_skb_reversed(skb, &t))
-			return 0;
-		if (sk)
-			t.netns = sock_netns(sk);
-	} else if (sk) {
-		tuple_from_sock(sk, &t);
-	} else {
-		return 0;
-	}
+	if (sk)
+		t.netns = sock_netns(sk);
+	else if (skb)
+		t.netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
 
 	if (filter_netns && t.netns != filter_netns)
 		goto filtered;
@@ -382,13 +467,17 @@ static __always_inline int handle_reset(__u8 dir, const struct sock *sk, const s
 		return 0;
 	}
 	__builtin_memcpy(r, e, sizeof(*r));
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
 	r->time_ns = bpf_ktime_get_ns();
 	r->task_pid = id >> 32;
 	r->task_tid = (__u32)id;
-	bpf_core_read_str(r->task_comm, sizeof(r->task_comm), &leader->comm);
 	bpf_get_current_comm(r->task_thread, sizeof(r->task_thread));
+	if (r->task_pid == r->task_tid) {
+		__builtin_memcpy(r->task_comm, r->task_thread, sizeof(r->task_comm));
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+		bpf_core_read_str(r->task_comm, sizeof(r->task_comm), &leader->comm);
+	}
 	r->cookie = cookie;
 	if (!r->cookie && sk)
 		r->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
@@ -412,24 +501,27 @@ filtered:
 SEC("tracepoint/tcp/tcp_send_reset")
 int rstwatch_send_reset(void *ctx)
 {
-	const struct sock *sk;
-	const struct sk_buff *skb;
-	__u16 reason = REASON_UNKNOWN;
+	struct tuple t = {};
 
 	if (bpf_core_type_exists(struct trace_event_raw_tcp_send_reset)) {
 		struct trace_event_raw_tcp_send_reset *args = ctx;
-		sk = BPF_CORE_READ(args, skaddr);
-		skb = BPF_CORE_READ(args, skbaddr);
-		if (bpf_core_field_exists(args->reason))
-			reason = BPF_CORE_READ(args, reason);
-	} else {
-		struct trace_event_raw_tcp_event_sk_skb *args = ctx;
-		sk = BPF_CORE_READ(args, skaddr);
-		skb = BPF_CORE_READ(args, skbaddr);
-		if (skb && passive_by_fentry)
+		const struct sock *sk = args->skaddr;
+		const struct sk_buff *skb = args->skbaddr;
+		__u16 reason = args->reason;
+		int state = sk ? args->state : 0;
+
+		if (tuple_from_sockaddrs(args->saddr, args->daddr, &t) && tuple_for_send(sk, skb, &t))
 			return 0;
+		return handle_reset(RST_SEND, sk, skb, &t, state, reason, 0);
 	}
-	return handle_reset(RST_SEND, sk, skb, reason, 0);
+	struct trace_event_raw_tcp_event_sk_skb *args = ctx;
+	const struct sock *sk = args->skaddr;
+	const struct sk_buff *skb = args->skbaddr;
+	if (skb && passive_by_fentry)
+		return 0;
+	if (tuple_for_send(sk, skb, &t))
+		return 0;
+	return handle_reset(RST_SEND, sk, skb, &t, -1, REASON_UNKNOWN, 0);
 }
 
 /*
@@ -442,9 +534,13 @@ static __always_inline int fentry_reset(const struct sock *sk, const struct sk_b
 	__u16 th = BPF_CORE_READ(skb, transport_header);
 	__u8 flags = 0;
 
+	struct tuple t = {};
+
 	if (bpf_probe_read_kernel(&flags, 1, head + th + 13) || (flags & 0x04))
 		return 0;
-	return handle_reset(RST_SEND, sk, skb, REASON_UNKNOWN, 0);
+	if (tuple_for_send(sk, skb, &t))
+		return 0;
+	return handle_reset(RST_SEND, sk, skb, &t, -1, REASON_UNKNOWN, 0);
 }
 
 SEC("fentry/tcp_v4_send_reset")
@@ -462,12 +558,16 @@ int BPF_PROG(rstwatch_fentry_v6_send_reset, const struct sock *sk, const struct 
 SEC("tracepoint/tcp/tcp_receive_reset")
 int rstwatch_receive_reset(struct trace_event_raw_tcp_event_sk *args)
 {
-	const struct sock *sk = BPF_CORE_READ(args, skaddr);
+	const struct sock *sk = args->skaddr;
+	struct tuple t = {};
 	__u64 cookie = 0;
 
+	if (!sk)
+		return 0;
 	if (bpf_core_field_exists(args->sock_cookie))
-		cookie = BPF_CORE_READ(args, sock_cookie);
-	return handle_reset(RST_RECEIVE, sk, NULL, REASON_UNKNOWN, cookie);
+		cookie = args->sock_cookie;
+	TUPLE_FROM_CTX(args, &t);
+	return handle_reset(RST_RECEIVE, sk, NULL, &t, -1, REASON_UNKNOWN, cookie);
 }
 
 /*
@@ -480,31 +580,28 @@ int rstwatch_receive_reset(struct trace_event_raw_tcp_event_sk *args)
 SEC("tracepoint/sock/inet_sock_set_state")
 int rstwatch_set_state(struct trace_event_raw_inet_sock_set_state *args)
 {
-	if (BPF_CORE_READ(args, protocol) != IPPROTO_TCP)
+	if (args->protocol != IPPROTO_TCP)
 		return 0;
 
-	const struct sock *sk = BPF_CORE_READ(args, skaddr);
-	int oldstate = BPF_CORE_READ(args, oldstate);
-	int newstate = BPF_CORE_READ(args, newstate);
+	const struct sock *sk = args->skaddr;
+	int oldstate = args->oldstate;
+	int newstate = args->newstate;
 	__u64 key = (__u64)sk;
 	struct owner o = {};
 
 	if (newstate == TCP_SYN_SENT) {
-		fill_owner_from_current(&o);
-		bpf_map_update_elem(&owner_by_sock, &key, &o, BPF_ANY);
+		remember_owner(key, &o);
 		return 0;
 	}
 	if (newstate == TCP_LISTEN) {
-		struct listener_key lk = { .netns = sock_netns(sk),
-					   .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
+		struct listener_key lk = { .netns = sock_netns(sk), .port = args->sport };
 		fill_owner_from_current(&o);
 		bpf_map_update_elem(&owner_by_listener, &lk, &o, BPF_ANY);
 		return 0;
 	}
 	if (newstate == TCP_CLOSE) {
 		if (oldstate == TCP_LISTEN) {
-			struct listener_key lk = { .netns = sock_netns(sk),
-						   .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
+			struct listener_key lk = { .netns = sock_netns(sk), .port = args->sport };
 			bpf_map_delete_elem(&owner_by_listener, &lk);
 			return 0;
 		}
@@ -512,7 +609,8 @@ int rstwatch_set_state(struct trace_event_raw_inet_sock_set_state *args)
 		if (!known)
 			return 0;
 		struct tuple t = {};
-		tuple_from_sock(sk, &t);
+		TUPLE_FROM_CTX(args, &t);
+		t.netns = sock_netns(sk);
 		bpf_map_update_elem(&owner_by_tuple, &t, known, BPF_ANY);
 	}
 	return 0;
@@ -522,7 +620,7 @@ int rstwatch_set_state(struct trace_event_raw_inet_sock_set_state *args)
 SEC("tracepoint/tcp/tcp_destroy_sock")
 int rstwatch_destroy_sock(struct trace_event_raw_tcp_event_sk *args)
 {
-	__u64 key = (__u64)BPF_CORE_READ(args, skaddr);
+	__u64 key = (__u64)args->skaddr;
 	bpf_map_delete_elem(&owner_by_sock, &key);
 	return 0;
 }
@@ -530,7 +628,7 @@ int rstwatch_destroy_sock(struct trace_event_raw_tcp_event_sk *args)
 /* accept() returns the new socket's fd: find its sock through the fd table. */
 static __always_inline int learn_accepted(struct trace_event_raw_sys_exit *args)
 {
-	long fd = BPF_CORE_READ(args, ret);
+	long fd = args->ret;
 	if (fd < 0)
 		return 0;
 
@@ -554,9 +652,7 @@ static __always_inline int learn_accepted(struct trace_event_raw_sys_exit *args)
 		return 0;
 
 	struct owner o = {};
-	__u64 key = (__u64)sk;
-	fill_owner_from_current(&o);
-	bpf_map_update_elem(&owner_by_sock, &key, &o, BPF_ANY);
+	remember_owner((__u64)sk, &o);
 	return 0;
 }
 

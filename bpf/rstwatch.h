@@ -31,7 +31,8 @@ enum stat_index {
 	STAT_LOST = 2,     /* ring buffer full: records dropped */
 	STAT_FILTERED = 3, /* dropped by --pid/--port/--netns filters */
 	STAT_AGG_FULL = 4, /* aggregation map full: counted in the overflow key */
-	STAT_MAX = 5,
+	STAT_OWNER_FULL = 5, /* owner table full: a socket's owner not remembered */
+	STAT_MAX = 6,
 };
 
 struct owner {

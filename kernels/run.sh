@@ -25,7 +25,7 @@
 #                           "ip:iproute2"; the package is installed if the
 #                           tool is missing)
 #   RSTWATCH_GUEST_MODULES  kernel modules loaded in guests before the tests,
-#                           comma-separated (default "veth")
+#                           comma-separated (default "veth,bridge")
 #
 # Needs root (BPF, apt-get). Installs qemu-system-x86 itself if missing.
 set -euo pipefail
@@ -39,7 +39,7 @@ vm_timeout=${RSTWATCH_VM_TIMEOUT:-600}
 test_timeout=${RSTWATCH_TEST_TIMEOUT:-300s}
 read -r -a extra_args <<<"${RSTWATCH_TEST_ARGS:-}"
 guest_tools=${RSTWATCH_GUEST_TOOLS-ip:iproute2}
-guest_modules=${RSTWATCH_GUEST_MODULES-veth}
+guest_modules=${RSTWATCH_GUEST_MODULES-veth,bridge}
 
 # Variables the tests see on every kernel. RSTWATCH_REQUIRE_BPF turns "no
 # BPF here" skips into failures, so a broken setup cannot pass quietly.

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,9 +125,19 @@ func TestStartedAfterTheConnection(t *testing.T) {
 		t.Fatalf("received: owner %+v inode %d; want no kernel owner and the socket inode", got.Owner, got.Inode)
 	}
 	// The client still holds the socket: /proc/PID/fd names it.
-	out, err := exec.Command("sh", "-c", fmt.Sprintf("ls -l /proc/%d/fd | grep -c 'socket:\\[%d\\]'", c.pid, got.Inode)).Output()
-	if err != nil || strings.TrimSpace(string(out)) != "1" {
-		t.Fatalf("inode %d is not among pid %d's sockets: %v %s", got.Inode, c.pid, err, out)
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", c.pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("socket:[%d]", got.Inode)
+	found := false
+	for _, fd := range fds {
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", c.pid, fd.Name())); l == want {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("inode %d is not among pid %d's sockets", got.Inode, c.pid)
 	}
 }
 

@@ -85,12 +85,13 @@ const (
 type rstwatchStatIndex uint32
 
 const (
-	rstwatchStatIndexSTAT_SEEN     rstwatchStatIndex = 0
-	rstwatchStatIndexSTAT_EMITTED  rstwatchStatIndex = 1
-	rstwatchStatIndexSTAT_LOST     rstwatchStatIndex = 2
-	rstwatchStatIndexSTAT_FILTERED rstwatchStatIndex = 3
-	rstwatchStatIndexSTAT_AGG_FULL rstwatchStatIndex = 4
-	rstwatchStatIndexSTAT_MAX      rstwatchStatIndex = 5
+	rstwatchStatIndexSTAT_SEEN       rstwatchStatIndex = 0
+	rstwatchStatIndexSTAT_EMITTED    rstwatchStatIndex = 1
+	rstwatchStatIndexSTAT_LOST       rstwatchStatIndex = 2
+	rstwatchStatIndexSTAT_FILTERED   rstwatchStatIndex = 3
+	rstwatchStatIndexSTAT_AGG_FULL   rstwatchStatIndex = 4
+	rstwatchStatIndexSTAT_OWNER_FULL rstwatchStatIndex = 5
+	rstwatchStatIndexSTAT_MAX        rstwatchStatIndex = 6
 )
 
 type rstwatchTuple struct {

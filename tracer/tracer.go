@@ -337,12 +337,16 @@ type Stats struct {
 	Lost     uint64 // records dropped because the ring buffer was full
 	Filtered uint64 // resets dropped by the pid/port/netns filters
 	AggFull  uint64 // resets folded into the overflow aggregate
+	// OwnerFull counts sockets whose owner could not be remembered because
+	// the owner table (--owner-table-size) was full: their resets show no
+	// owner unless /proc still names one.
+	OwnerFull uint64
 }
 
 // Stats reads the per-CPU counters.
 func (t *Tracer) Stats() (Stats, error) {
 	var s Stats
-	dst := []*uint64{&s.Seen, &s.Emitted, &s.Lost, &s.Filtered, &s.AggFull}
+	dst := []*uint64{&s.Seen, &s.Emitted, &s.Lost, &s.Filtered, &s.AggFull, &s.OwnerFull}
 	var per []uint64
 	for i, d := range dst {
 		if err := t.objs.Stats.Lookup(uint32(i), &per); err != nil {

@@ -46,6 +46,10 @@ enum {
 };
 
 enum {
+	BPF_F_NO_COMMON_LRU = 2,
+};
+
+enum {
 	BPF_RB_NO_WAKEUP = 1,
 	BPF_RB_FORCE_WAKEUP = 2,
 };
@@ -166,11 +170,14 @@ struct trace_entry {
 };
 
 /*
- * tcp:tcp_send_reset. Before 6.10 it is an event of the tcp_event_sk_skb
- * class and has no reason; from 6.10 it is its own event with one. Only the
- * two pointers (same names in every layout) and the reason are read from the
- * context: addresses come from the socket or the packet, so the differing
- * address layouts of the context never matter.
+ * Tracepoint contexts. Fields are read with direct, CO-RE relocated loads
+ * (no helper call); a field a kernel lacks is checked with
+ * bpf_core_field_exists first.
+ *
+ * tcp:tcp_send_reset: before 6.10 an event of the tcp_event_sk_skb class
+ * with split address fields and no reason, of which only the two pointers
+ * are used (addresses then come from the socket or the packet); from 6.10 its
+ * own event with a reason and sockaddr addresses.
  */
 struct trace_event_raw_tcp_event_sk_skb {
 	struct trace_entry ent;
@@ -183,17 +190,28 @@ enum sk_rst_reason {
 	SK_RST_REASON_NOT_SPECIFIED = 0,
 };
 
+/* 6.10+: the addresses are sockaddr_in/sockaddr_in6, this host's end first. */
 struct trace_event_raw_tcp_send_reset {
 	struct trace_entry ent;
 	const void *skbaddr;
 	const void *skaddr;
+	int state;
 	enum sk_rst_reason reason;
+	__u8 saddr[28];
+	__u8 daddr[28];
 };
 
 /* tcp:tcp_receive_reset and tcp:tcp_destroy_sock (class tcp_event_sk). */
 struct trace_event_raw_tcp_event_sk {
 	struct trace_entry ent;
 	const void *skaddr;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 saddr[4];
+	__u8 daddr[4];
+	__u8 saddr_v6[16];
+	__u8 daddr_v6[16];
 	__u64 sock_cookie;
 };
 
@@ -202,7 +220,14 @@ struct trace_event_raw_inet_sock_set_state {
 	const void *skaddr;
 	int oldstate;
 	int newstate;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
 	__u16 protocol;
+	__u8 saddr[4];
+	__u8 daddr[4];
+	__u8 saddr_v6[16];
+	__u8 daddr_v6[16];
 };
 
 struct trace_event_raw_sys_exit {
