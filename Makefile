@@ -34,8 +34,10 @@ lint:
 check-generated: generate
 	@git diff --exit-code -- tracer bench || { echo "generated BPF files are stale: run make generate and commit"; exit 1; }
 
+# Needs root. BENCH_FLAGS=-quick for a 30-second smoke run.
+BENCH_FLAGS ?=
 bench: build
-	$(GO) run ./bench/cmd/rstwatch-bench -rstwatch ./rstwatch
+	$(GO) run ./bench/cmd/rstwatch-bench -rstwatch ./rstwatch $(BENCH_FLAGS)
 
 test-kernels:
 	bash kernels/run.sh
