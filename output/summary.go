@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
@@ -15,17 +16,24 @@ import (
 // the summary without limit. Past it, counts go to the "other" row.
 const maxKeys = 4096
 
-// other is the key under which counts past maxKeys are folded.
+// other is the row under which counts past maxKeys are folded.
 const other = "other"
 
-// counter counts by key, with a bound.
-type counter map[string]uint64
+// counter counts by a comparable key, with a bound. Keys are formatted
+// only when the summary is written, so counting allocates nothing per event.
+type counter[K comparable] struct {
+	m     map[K]uint64
+	other uint64
+}
 
-func (c counter) add(k string) {
-	if _, ok := c[k]; !ok && len(c) >= maxKeys {
-		k = other
+func newCounter[K comparable]() *counter[K] { return &counter[K]{m: map[K]uint64{}} }
+
+func (c *counter[K]) add(k K) {
+	if _, ok := c.m[k]; !ok && len(c.m) >= maxKeys {
+		c.other++
+		return
 	}
-	c[k]++
+	c.m[k]++
 }
 
 // Row is one line of a breakdown.
@@ -34,11 +42,15 @@ type Row struct {
 	Count uint64 `json:"count"`
 }
 
-// top returns the n largest rows, largest first, ties by key.
-func (c counter) top(n int) []Row {
-	rows := make([]Row, 0, len(c))
-	for k, v := range c {
-		rows = append(rows, Row{k, v})
+// top returns the n largest rows (all when n is 0), largest first, ties by
+// key, with the folded rest as "other".
+func (c *counter[K]) top(n int, name func(K) string) []Row {
+	rows := make([]Row, 0, len(c.m)+1)
+	for k, v := range c.m {
+		rows = append(rows, Row{name(k), v})
+	}
+	if c.other > 0 {
+		rows = append(rows, Row{other, c.other})
 	}
 	slices.SortFunc(rows, func(a, b Row) int {
 		if a.Count != b.Count {
@@ -52,6 +64,28 @@ func (c counter) top(n int) []Row {
 	return rows
 }
 
+type ownerKey struct {
+	pid  uint32
+	comm string
+	none bool
+}
+
+type zkKey struct {
+	endpoint netip.AddrPort
+	verdict  string
+}
+
+func str(s string) string                    { return s }
+func addrPortName(ap netip.AddrPort) string  { return ap.String() }
+func zkName(k zkKey) string                  { return k.endpoint.String() + " " + k.verdict }
+func directionName(d event.Direction) string { return d.String() }
+func ownerName(k ownerKey) string {
+	if k.none {
+		return "(none)"
+	}
+	return strconv.FormatUint(uint64(k.pid), 10) + "/" + k.comm
+}
+
 // Summary totals a trace. It is filled by the pipeline goroutine only.
 type Summary struct {
 	Start, End time.Time
@@ -63,39 +97,49 @@ type Summary struct {
 	// resets no process ever owned, such as a refused SYN).
 	OwnerUnknown uint64
 
-	direction, reason, owner, remote, zk counter
+	direction *counter[event.Direction]
+	reason    *counter[string]
+	owner     *counter[ownerKey]
+	remote    *counter[netip.AddrPort]
+	zk        *counter[zkKey]
 }
 
 func NewSummary(start time.Time) *Summary {
 	return &Summary{
 		Start:     start,
-		direction: counter{}, reason: counter{}, owner: counter{}, remote: counter{}, zk: counter{},
+		direction: newCounter[event.Direction](),
+		reason:    newCounter[string](),
+		owner:     newCounter[ownerKey](),
+		remote:    newCounter[netip.AddrPort](),
+		zk:        newCounter[zkKey](),
 	}
 }
 
 // OwnerKey names an owner the way the summary groups it.
 func OwnerKey(o *event.Owner) string {
 	if o == nil {
-		return "(none)"
+		return ownerName(ownerKey{none: true})
 	}
-	return strconv.FormatUint(uint64(o.PID), 10) + "/" + o.Comm
+	return ownerName(ownerKey{pid: o.PID, comm: o.Comm})
 }
 
 func (s *Summary) Add(e *event.Event) {
 	s.Total++
-	s.direction.add(e.Direction.String())
+	s.direction.add(e.Direction)
 	s.reason.add(e.Reason)
-	s.owner.add(OwnerKey(e.Owner))
 	if e.Owner == nil {
 		s.OwnerUnknown++
+		s.owner.add(ownerKey{none: true})
+	} else {
+		s.owner.add(ownerKey{pid: e.Owner.PID, comm: e.Owner.Comm})
 	}
-	s.remote.add(e.Remote.String())
+	s.remote.add(e.Remote)
 	if e.ZK != nil {
 		code := event.VerdictUnknown
 		if e.Verdict != nil {
 			code = e.Verdict.Code
 		}
-		s.zk.add(e.ZK.Endpoint.String() + " " + code)
+		s.zk.add(zkKey{e.ZK.Endpoint, code})
 	}
 }
 
@@ -122,11 +166,11 @@ func (s *Summary) MarshalJSON() ([]byte, error) {
 	return json.Marshal(summaryJSON{
 		Type: "summary", Start: s.Start.UTC(), End: s.End.UTC(),
 		Total: s.Total, Lost: s.Lost, Seen: s.Seen, Filtered: s.Filtered, OwnerUnknown: s.OwnerUnknown,
-		ByDirection: s.direction.top(0),
-		ByReason:    s.reason.top(rowsShown),
-		ByOwner:     s.owner.top(rowsShown),
-		ByRemote:    s.remote.top(rowsShown),
-		ByZK:        s.zk.top(rowsShown),
+		ByDirection: s.direction.top(0, directionName),
+		ByReason:    s.reason.top(rowsShown, str),
+		ByOwner:     s.owner.top(rowsShown, ownerName),
+		ByRemote:    s.remote.top(rowsShown, addrPortName),
+		ByZK:        s.zk.top(rowsShown, zkName),
 	})
 }
 
@@ -152,11 +196,11 @@ func (s *Summary) text(p func(format string, args ...any)) {
 			p("  %8d  %s\n", r.Count, printable(r.Key))
 		}
 	}
-	section("by direction", s.direction.top(0))
-	section("by reason", s.reason.top(rowsShown))
-	section("by owner (pid/comm)", s.owner.top(rowsShown))
-	section("by remote endpoint", s.remote.top(rowsShown))
-	section("by ZooKeeper endpoint and verdict", s.zk.top(rowsShown))
+	section("by direction", s.direction.top(0, directionName))
+	section("by reason", s.reason.top(rowsShown, str))
+	section("by owner (pid/comm)", s.owner.top(rowsShown, ownerName))
+	section("by remote endpoint", s.remote.top(rowsShown, addrPortName))
+	section("by ZooKeeper endpoint and verdict", s.zk.top(rowsShown, zkName))
 }
 
 func (s *Summary) String() string {
