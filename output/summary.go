@@ -96,6 +96,9 @@ type Summary struct {
 	// OwnerUnknown counts resets where no owner could be named (including
 	// resets no process ever owned, such as a refused SYN).
 	OwnerUnknown uint64
+	// OwnerTableFull counts sockets whose owner the kernel could not
+	// remember because its table was full.
+	OwnerTableFull uint64
 
 	direction *counter[event.Direction]
 	reason    *counter[string]
@@ -155,6 +158,7 @@ type summaryJSON struct {
 	Seen         uint64    `json:"seen"`
 	Filtered     uint64    `json:"filtered"`
 	OwnerUnknown uint64    `json:"owner_unknown"`
+	OwnerFull    uint64    `json:"owner_table_full"`
 	ByDirection  []Row     `json:"by_direction"`
 	ByReason     []Row     `json:"by_reason"`
 	ByOwner      []Row     `json:"by_owner"`
@@ -166,6 +170,7 @@ func (s *Summary) MarshalJSON() ([]byte, error) {
 	return json.Marshal(summaryJSON{
 		Type: "summary", Start: s.Start.UTC(), End: s.End.UTC(),
 		Total: s.Total, Lost: s.Lost, Seen: s.Seen, Filtered: s.Filtered, OwnerUnknown: s.OwnerUnknown,
+		OwnerFull:   s.OwnerTableFull,
 		ByDirection: s.direction.top(0, directionName),
 		ByReason:    s.reason.top(rowsShown, str),
 		ByOwner:     s.owner.top(rowsShown, ownerName),
@@ -187,6 +192,9 @@ func (s *Summary) text(p func(format string, args ...any)) {
 		p(", %d filtered out in the kernel", s.Filtered)
 	}
 	p("\n")
+	if s.OwnerTableFull > 0 {
+		p("%d sockets' owners were not remembered: the owner table was full (raise --owner-table-size)\n", s.OwnerTableFull)
+	}
 	section := func(title string, rows []Row) {
 		if len(rows) == 0 {
 			return

@@ -178,7 +178,7 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 
 	sum.End = time.Now()
 	if st, err := t.Stats(); err == nil {
-		sum.Seen, sum.Filtered = st.Seen, st.Filtered
+		sum.Seen, sum.Filtered, sum.OwnerTableFull = st.Seen, st.Filtered, st.OwnerFull
 		if st.Lost > sum.Lost {
 			sum.Lost = st.Lost
 		}

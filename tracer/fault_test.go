@@ -217,3 +217,50 @@ func TestThreeHostsOnABridge(t *testing.T) {
 		}
 	}
 }
+
+// An owner table too small for the sockets made: the kernel counts every
+// owner it could not remember, and a reset of such a socket names no owner
+// rather than a wrong one.
+func TestOwnerTableFull(t *testing.T) {
+	col := startCollector(t, Config{OwnerTableSize: 4})
+	// Fill the table: each filler holds a connection open, its socket and
+	// the accepted one both remembered.
+	fs := startAgent(t, "rstw-filler", "")
+	fsrv := addrPort(t, fs.do("listen 127.0.0.1:0")[0])
+	for range 2 {
+		startAgent(t, "rstw-filler", "").do("connect %s", fsrv)
+		fs.do("accept")
+	}
+	s := startAgent(t, "rstw-server", "")
+	srv := addrPort(t, s.do("listen 127.0.0.1:0")[0])
+	c := startAgent(t, "rstw-client", "")
+	var clis []netip.AddrPort
+	for range 4 {
+		cli := addrPort(t, c.do("connect %s", srv)[0])
+		s.do("accept") // the table is full: this owner is not remembered
+		s.do("linger0")
+		s.do("close")
+		clis = append(clis, cli)
+	}
+	st, err := col.tr.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.OwnerFull == 0 {
+		t.Fatal("a full table of 4 took more owners without counting a failure")
+	}
+	var unnamed int
+	for _, cli := range clis {
+		e := col.find(t, event.Send, srv, cli)
+		switch {
+		case e.Owner == nil:
+			unnamed++
+		case e.Owner.PID != s.pid:
+			t.Errorf("reset to %s names the wrong owner %+v", cli, *e.Owner)
+		}
+	}
+	t.Logf("owner table full %d times; %d of %d resets had no owner to name", st.OwnerFull, unnamed, len(clis))
+	if unnamed == 0 {
+		t.Fatal("every owner was named though the table was full")
+	}
+}

@@ -49,7 +49,7 @@ func (t *Tracer) Run(ctx context.Context, cb Callbacks) error {
 		dec:      newDecoder(t.reasons, t.clock),
 		interval: t.cfg.PollInterval,
 		cb:       cb,
-		stats:    func() (uint64, error) { s, err := t.Stats(); return s.Lost, err },
+		stats:    t.lost,
 		log:      t.log.Warn,
 	}
 	return l.run(ctx)

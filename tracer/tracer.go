@@ -343,6 +343,19 @@ type Stats struct {
 	OwnerFull uint64
 }
 
+// lost reads only the drop counter: the read loop checks it every pass.
+func (t *Tracer) lost() (uint64, error) {
+	var per []uint64
+	if err := t.objs.Stats.Lookup(uint32(rstwatchStatIndexSTAT_LOST), &per); err != nil {
+		return 0, fmt.Errorf("tracer: reading the lost-event counter: %w", err)
+	}
+	var n uint64
+	for _, v := range per {
+		n += v
+	}
+	return n, nil
+}
+
 // Stats reads the per-CPU counters.
 func (t *Tracer) Stats() (Stats, error) {
 	var s Stats

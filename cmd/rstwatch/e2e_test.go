@@ -434,3 +434,39 @@ func TestTraceInterruptedMidStorm(t *testing.T) {
 		}
 	}
 }
+
+// inPrivateMounts runs rstwatch with args in a private mount namespace
+// after a shell snippet has changed the mounts there (the host's are never
+// touched), and returns its stderr and exit code.
+func inPrivateMounts(t *testing.T, setup string, args ...string) (string, int) {
+	t.Helper()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare (util-linux) not installed")
+	}
+	script := setup + ` && exec "$0" "$@"`
+	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, rstwatchBinary(t)}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	return strings.TrimSpace(stderr.String()), exitCode(err)
+}
+
+// Without BTF: exit 1 and one sentence naming what the kernel needs.
+func TestTraceWithoutBTF(t *testing.T) {
+	requireRoot(t)
+	msg, code := inPrivateMounts(t, "mount --bind /dev/null /sys/kernel/btf/vmlinux", "trace", "--duration", "1s")
+	if code != 1 || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "BTF") {
+		t.Fatalf("exit %d, want 1 and one sentence about BTF:\n%s", code, msg)
+	}
+	t.Log(msg)
+}
+
+// Without tracefs mounted: rstwatch mounts it itself (as root) and traces.
+func TestTraceWithoutTracefsMounted(t *testing.T) {
+	requireRoot(t)
+	msg, code := inPrivateMounts(t, "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; ! mountpoint -q /sys/kernel/tracing",
+		"trace", "--duration", "300ms")
+	if code != 0 || !strings.Contains(msg, "mounted tracefs") {
+		t.Fatalf("exit %d, want 0 after mounting tracefs:\n%s", code, msg)
+	}
+}

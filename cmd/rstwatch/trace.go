@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type traceFlags struct {
 	pid      uint32
 	netns    uint32
 	ringSize string
+	owners   int
 	debug    bool
 	zk       zkFlags
 }
@@ -38,6 +40,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	fs.Uint32Var(&f.pid, "pid", 0, "only resets whose socket owner or current task is process `PID` (filtered in the kernel)")
 	fs.Uint32Var(&f.netns, "netns", 0, "only resets in the network namespace with this `inode` (ls -L -i /proc/PID/ns/net)")
 	fs.StringVar(&f.ringSize, "ring-buffer-size", "8M", "kernel ring buffer `size` (power of two: 256K, 8M, 64M)")
+	fs.IntVar(&f.owners, "owner-table-size", tracer.DefaultOwnerTableSize, "sockets (and closed connections) whose owners the kernel remembers; a full table is counted and reported")
 	fs.BoolVar(&f.debug, "debug", false, "log debug detail, including the kernel verifier's log on load failures")
 	f.zk.register(fs)
 }
@@ -52,7 +55,10 @@ func (f *traceFlags) tracerConfig() (tracer.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("--ring-buffer-size: %w", err)
 	}
-	cfg.Ports, cfg.PID, cfg.NetNS, cfg.RingBufferSize = ports, f.pid, f.netns, size
+	if f.owners < 1 {
+		return cfg, fmt.Errorf("--owner-table-size must be at least 1")
+	}
+	cfg.Ports, cfg.PID, cfg.NetNS, cfg.RingBufferSize, cfg.OwnerTableSize = ports, f.pid, f.netns, size, f.owners
 	return cfg, nil
 }
 
@@ -63,6 +69,7 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		duration  time.Duration
 		count     uint64
 		readyFile string
+		profile   string
 	)
 	fs := newFlags("trace", "rstwatch trace: stream every TCP reset this host sends or receives, with the owning\nprocess and the kernel's reason; print a summary at the end. Needs root.", traceExamples, stderr)
 	fs.StringVarP(&format, "output", "o", "table", "output `format`: table or json (one JSON object per line)")
@@ -70,6 +77,8 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Uint64Var(&count, "count", 0, "stop after `N` resets")
 	f.register(fs)
 	fs.StringVar(&readyFile, "ready-file", "", "create this `file` once the programs are attached (for scripts and tests)")
+	fs.StringVar(&profile, "cpuprofile", "", "write a Go CPU profile of rstwatch itself to this `file`")
+	fs.MarkHidden("cpuprofile")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -90,6 +99,13 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &exitError{2, err}
 	}
 	log := newLogger(stderr, f.debug, "text")
+	if profile != "" {
+		stop, err := startProfile(profile)
+		if err != nil {
+			return &exitError{2, err}
+		}
+		defer stop()
+	}
 	zkSetup, err := f.zk.setup(ctx, log)
 	if err != nil {
 		return &exitError{2, err}
@@ -116,6 +132,18 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return setupFailure(err, f.debug, stderr)
 	}
 	return nil
+}
+
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func parsePorts(list []string) ([]uint16, error) {
