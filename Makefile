@@ -5,7 +5,8 @@
 # The committed tracer/rstwatch_bpfel.o is byte-for-byte what it produces.
 BPF_CLANG  ?= clang-14
 BPF_CFLAGS ?= -O2 -g -Wall -Werror
-GO         ?= go
+# sudo's secure_path often lacks Go: fall back to the standard install.
+GO         ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
 export BPF_CLANG BPF_CFLAGS
 
 .PHONY: all build generate test test-short lint bench test-kernels check-generated clean fuzz
