@@ -115,6 +115,19 @@ struct {
 	__type(value, struct owner);
 } owner_by_listener SEC(".maps");
 
+/*
+ * The socket whose reset was just received on this CPU: tcp_reset() closes
+ * it right after the tracepoint, on the same CPU. Its peer has already
+ * dropped the connection, so no late segment will need the owner under the
+ * 4-tuple, and the costly LRU insert (about a microsecond here) is skipped.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} reset_received SEC(".maps");
+
 /* Thread groups that exited: tgid -> time of exit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -564,6 +577,10 @@ int rstwatch_receive_reset(struct trace_event_raw_tcp_event_sk *args)
 
 	if (!sk)
 		return 0;
+	__u32 zero = 0;
+	__u64 *mark = bpf_map_lookup_elem(&reset_received, &zero);
+	if (mark)
+		*mark = (__u64)sk;
 	if (bpf_core_field_exists(args->sock_cookie))
 		cookie = args->sock_cookie;
 	TUPLE_FROM_CTX(args, &t);
@@ -603,6 +620,12 @@ int rstwatch_set_state(struct trace_event_raw_inet_sock_set_state *args)
 		if (oldstate == TCP_LISTEN) {
 			struct listener_key lk = { .netns = sock_netns(sk), .port = args->sport };
 			bpf_map_delete_elem(&owner_by_listener, &lk);
+			return 0;
+		}
+		__u32 zero = 0;
+		__u64 *mark = bpf_map_lookup_elem(&reset_received, &zero);
+		if (mark && *mark == key) {
+			*mark = 0;
 			return 0;
 		}
 		struct owner *known = bpf_map_lookup_elem(&owner_by_sock, &key);

@@ -116,6 +116,7 @@ const (
 	rstwatchMapOwnerBySock                = "owner_by_sock"
 	rstwatchMapOwnerByTuple               = "owner_by_tuple"
 	rstwatchMapPorts                      = "ports"
+	rstwatchMapResetReceived              = "reset_received"
 	rstwatchMapStats                      = "stats"
 	rstwatchProgRstwatchAccept            = "rstwatch_accept"
 	rstwatchProgRstwatchAccept4           = "rstwatch_accept4"
@@ -204,6 +205,7 @@ type rstwatchMapSpecs struct {
 	OwnerBySock     *ebpf.MapSpec `ebpf:"owner_by_sock"`
 	OwnerByTuple    *ebpf.MapSpec `ebpf:"owner_by_tuple"`
 	Ports           *ebpf.MapSpec `ebpf:"ports"`
+	ResetReceived   *ebpf.MapSpec `ebpf:"reset_received"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 }
 
@@ -252,6 +254,7 @@ type rstwatchMaps struct {
 	OwnerBySock     *ebpf.Map `ebpf:"owner_by_sock"`
 	OwnerByTuple    *ebpf.Map `ebpf:"owner_by_tuple"`
 	Ports           *ebpf.Map `ebpf:"ports"`
+	ResetReceived   *ebpf.Map `ebpf:"reset_received"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 }
 
@@ -264,6 +267,7 @@ func (m *rstwatchMaps) Close() error {
 		m.OwnerBySock,
 		m.OwnerByTuple,
 		m.Ports,
+		m.ResetReceived,
 		m.Stats,
 	)
 }
