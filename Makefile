@@ -9,7 +9,7 @@ BPF_CFLAGS ?= -O2 -g -Wall -Werror
 GO         ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
 export BPF_CLANG BPF_CFLAGS
 
-.PHONY: all build generate test test-short lint bench test-kernels check-generated clean fuzz
+.PHONY: all build generate test lint bench test-kernels check-generated clean fuzz
 
 all: build
 
@@ -24,9 +24,6 @@ generate:
 # instead of skipping when they cannot load.
 test:
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
-
-test-short:
-	$(GO) test -short -count=1 ./...
 
 lint:
 	$(GO) vet ./...
