@@ -117,7 +117,8 @@ struct {
 
 /*
  * The socket whose reset was just received on this CPU: tcp_reset() closes
- * it right after the tracepoint, on the same CPU. Its peer has already
+ * it right after the tracepoint, on the same CPU (and inet_sock_set_state
+ * consumes the mark on the next transition, whichever it is). Its peer has already
  * dropped the connection, so no late segment will need the owner under the
  * 4-tuple, and the costly LRU insert (about a microsecond here) is skipped.
  */
@@ -606,6 +607,20 @@ int rstwatch_set_state(struct trace_event_raw_inet_sock_set_state *args)
 	__u64 key = (__u64)sk;
 	struct owner o = {};
 
+	/*
+	 * The received-reset mark is valid only for the transition that
+	 * follows it on this CPU (tcp_reset's own tcp_done): consume it on any
+	 * transition, so that it can never outlive its socket and match a
+	 * later socket at the same address.
+	 */
+	bool closed_by_reset = false;
+	__u32 zero = 0;
+	__u64 *mark = bpf_map_lookup_elem(&reset_received, &zero);
+	if (mark && *mark) {
+		closed_by_reset = *mark == key && newstate == TCP_CLOSE;
+		*mark = 0;
+	}
+
 	if (newstate == TCP_SYN_SENT) {
 		remember_owner(key, &o);
 		return 0;
@@ -622,12 +637,8 @@ int rstwatch_set_state(struct trace_event_raw_inet_sock_set_state *args)
 			bpf_map_delete_elem(&owner_by_listener, &lk);
 			return 0;
 		}
-		__u32 zero = 0;
-		__u64 *mark = bpf_map_lookup_elem(&reset_received, &zero);
-		if (mark && *mark == key) {
-			*mark = 0;
+		if (closed_by_reset)
 			return 0;
-		}
 		struct owner *known = bpf_map_lookup_elem(&owner_by_sock, &key);
 		if (!known)
 			return 0;

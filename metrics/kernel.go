@@ -16,10 +16,14 @@ var (
 		"Resets dropped in the kernel by the pid/port/netns filters.", nil, nil)
 	descAggFull = prometheus.NewDesc("rstwatch_kernel_aggregate_full_total",
 		"Resets counted in the kernel's overflow row because its aggregate map was full; they appear in rstwatch_resets_total with direction \"unknown\".", nil, nil)
+	descOwnerFull = prometheus.NewDesc("rstwatch_owner_table_full_total",
+		"Sockets whose owner the kernel could not remember because its owner table was full; their resets count as owner unknown unless /proc names the owner.", nil, nil)
 	descProgRuns = prometheus.NewDesc("rstwatch_bpf_program_runs_total",
 		"Times the kernel ran each rstwatch BPF program; 0 unless BPF statistics are enabled (see rstwatch_bpf_stats_enabled).", []string{"program"}, nil)
 	descProgTime = prometheus.NewDesc("rstwatch_bpf_program_run_seconds_total",
 		"Time the kernel spent in each rstwatch BPF program; 0 unless BPF statistics are enabled.", []string{"program"}, nil)
+	descProgMissed = prometheus.NewDesc("rstwatch_bpf_program_missed_total",
+		"Runs of each rstwatch BPF program the kernel skipped because another BPF program was running on that CPU: resets or socket changes not seen. Counted whether or not statistics are enabled.", []string{"program"}, nil)
 	descStatsOn = prometheus.NewDesc("rstwatch_bpf_stats_enabled",
 		"1 when the kernel accounts BPF program run time (kernel.bpf_stats_enabled=1 or serve --bpf-stats), else 0.", nil, nil)
 )
@@ -29,12 +33,13 @@ func (c *Collector) collectKernel(ch chan<- prometheus.Metric) {
 	for _, m := range []struct {
 		d *prometheus.Desc
 		v uint64
-	}{{descLost, st.Lost}, {descSeen, st.Seen}, {descFiltered, st.Filtered}, {descAggFull, st.AggFull}} {
+	}{{descLost, st.Lost}, {descSeen, st.Seen}, {descFiltered, st.Filtered}, {descAggFull, st.AggFull}, {descOwnerFull, st.OwnerFull}} {
 		ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v))
 	}
 	for _, p := range c.progs {
 		ch <- prometheus.MustNewConstMetric(descProgRuns, prometheus.CounterValue, float64(p.RunCount), p.Name)
 		ch <- prometheus.MustNewConstMetric(descProgTime, prometheus.CounterValue, p.Runtime.Seconds(), p.Name)
+		ch <- prometheus.MustNewConstMetric(descProgMissed, prometheus.CounterValue, float64(p.RecursionMisses), p.Name)
 	}
 	on := 0.0
 	if (c.o.StatsEnabled != nil && c.o.StatsEnabled()) || sysctlStatsEnabled() {

@@ -99,6 +99,9 @@ type Summary struct {
 	// OwnerTableFull counts sockets whose owner the kernel could not
 	// remember because its table was full.
 	OwnerTableFull uint64
+	// KernelMissed counts program runs the kernel skipped because another
+	// BPF program was running on that CPU: resets or socket changes unseen.
+	KernelMissed uint64
 
 	direction *counter[event.Direction]
 	reason    *counter[string]
@@ -159,6 +162,7 @@ type summaryJSON struct {
 	Filtered     uint64    `json:"filtered"`
 	OwnerUnknown uint64    `json:"owner_unknown"`
 	OwnerFull    uint64    `json:"owner_table_full"`
+	Missed       uint64    `json:"kernel_missed"`
 	ByDirection  []Row     `json:"by_direction"`
 	ByReason     []Row     `json:"by_reason"`
 	ByOwner      []Row     `json:"by_owner"`
@@ -192,6 +196,9 @@ func (s *Summary) text(p func(format string, args ...any)) {
 		p(", %d filtered out in the kernel", s.Filtered)
 	}
 	p("\n")
+	if s.KernelMissed > 0 {
+		p("%d program runs were skipped by the kernel (another BPF program was running on that CPU): those resets or socket changes were not seen\n", s.KernelMissed)
+	}
 	if s.OwnerTableFull > 0 {
 		p("%d sockets' owners were not remembered: the owner table was full (raise --owner-table-size)\n", s.OwnerTableFull)
 	}

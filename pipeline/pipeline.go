@@ -185,6 +185,11 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 	} else {
 		o.Log.Warn("reading the kernel counters failed", "error", err)
 	}
+	if n, err := t.Missed(); err == nil {
+		sum.KernelMissed = n
+	} else {
+		o.Log.Warn("reading the programs' missed runs failed", "error", err)
+	}
 	write(func(s output.Sink) error { return s.Summary(sum) })
 	if sinkErr != nil {
 		return sum, fmt.Errorf("writing output: %w", sinkErr)

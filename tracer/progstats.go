@@ -65,3 +65,15 @@ func EnableStats() (io.Closer, error) {
 	}
 	return c, nil
 }
+
+// Missed sums, over the programs, the runs the kernel skipped because another
+// BPF program was already running on that CPU (a softirq interrupting one,
+// say). Each is a reset or a socket change rstwatch did not see.
+func (t *Tracer) Missed() (uint64, error) {
+	ps, err := t.ProgramStats()
+	var n uint64
+	for _, p := range ps {
+		n += p.RecursionMisses
+	}
+	return n, err
+}

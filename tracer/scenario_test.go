@@ -81,6 +81,13 @@ func (c *collector) stop(t testing.TB) {
 	if err := <-c.done; err != nil {
 		t.Errorf("run: %v", err)
 	}
+	if ps, err := c.tr.ProgramStats(); err == nil {
+		for _, p := range ps {
+			if p.RecursionMisses > 0 {
+				t.Logf("the kernel skipped %s %d times (another BPF program was running on that CPU)", p.Name, p.RecursionMisses)
+			}
+		}
+	}
 	if err := c.tr.Close(); err != nil {
 		t.Errorf("close: %v", err)
 	}
