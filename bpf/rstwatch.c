@@ -193,12 +193,14 @@ static __always_inline void remember_owner(__u64 key, struct owner *o)
 		stat_inc(STAT_OWNER_FULL);
 }
 
-/* The connection as seen from the socket: local is this host's end. */
+/*
+ * The connection as seen from the socket: local is this host's end. The
+ * namespace is left to the caller, which knows it for every kind of reset.
+ */
 static __always_inline void tuple_from_sock(const struct sock *sk, struct tuple *t)
 {
 	__u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
 
-	t->netns = sock_netns(sk);
 	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	t->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	/*
@@ -423,11 +425,10 @@ static __always_inline void aggregate_event(const struct event *e)
  * close, linger, abort). state < 0: read it from sk.
  */
 static __always_inline int handle_reset(__u8 dir, const struct sock *sk, const struct sk_buff *skb,
-					struct tuple *tp, int state_in, __u16 reason, __u64 cookie)
+					struct tuple *t, int state_in, __u16 reason, __u64 cookie)
 {
 	struct event scratch = {};
 	struct event *e = &scratch;
-	struct tuple t = *tp;
 	struct owner o = {};
 	__u8 alive = 0, state = 0;
 	__u64 id;
@@ -439,16 +440,16 @@ static __always_inline int handle_reset(__u8 dir, const struct sock *sk, const s
 	else if (sk)
 		state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	if (sk)
-		t.netns = sock_netns(sk);
+		t->netns = sock_netns(sk);
 	else if (skb)
-		t.netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+		t->netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
 
-	if (filter_netns && t.netns != filter_netns)
+	if (filter_netns && t->netns != filter_netns)
 		goto filtered;
-	if (filter_ports && !port_has(t.lport, PORT_REPORT) && !port_has(t.rport, PORT_REPORT))
+	if (filter_ports && !port_has(t->lport, PORT_REPORT) && !port_has(t->rport, PORT_REPORT))
 		goto filtered;
 
-	__u8 src = find_owner(sk, state, &t, &o, &alive);
+	__u8 src = find_owner(sk, state, t, &o, &alive);
 	id = bpf_get_current_pid_tgid();
 	if (filter_pid && filter_pid != (id >> 32) && !(src && filter_pid == o.pid))
 		goto filtered;
@@ -456,12 +457,12 @@ static __always_inline int handle_reset(__u8 dir, const struct sock *sk, const s
 	e->direction = dir;
 	e->state = state;
 	e->reason = reason;
-	e->family = t.family;
-	e->lport = t.lport;
-	e->rport = t.rport;
-	e->netns = t.netns;
-	__builtin_memcpy(e->laddr, t.laddr, sizeof(e->laddr));
-	__builtin_memcpy(e->raddr, t.raddr, sizeof(e->raddr));
+	e->family = t->family;
+	e->lport = t->lport;
+	e->rport = t->rport;
+	e->netns = t->netns;
+	__builtin_memcpy(e->laddr, t->laddr, sizeof(e->laddr));
+	__builtin_memcpy(e->raddr, t->raddr, sizeof(e->raddr));
 	e->owner_source = src;
 	if (src) {
 		e->owner_pid = o.pid;
