@@ -163,18 +163,23 @@ func Open(cfg Config) (*Tracer, error) {
 	}
 
 	// The fentry fallback loads on its own, sharing the maps, so that a
-	// kernel refusing it (as 6.18 here does, with EPERM) still traces.
-	fentrySpec := spec.Copy()
+	// kernel refusing it (as 6.18 here does, with EPERM) still traces. It
+	// is wanted only where the tracepoint misses resets.
+	var fentrySpec *ebpf.CollectionSpec
+	if missesPassiveResets(kspec) {
+		fentrySpec = spec.Copy()
+	}
 	for name := range spec.Programs {
 		if fentryProgram(name) {
 			delete(spec.Programs, name)
-		} else {
+		} else if fentrySpec != nil {
 			delete(fentrySpec.Programs, name)
 		}
 	}
 
-	opts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kspec}}
-	coll, err := ebpf.NewCollectionWithOptions(spec, *opts)
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{KernelTypes: kspec},
+	})
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -214,7 +219,7 @@ func Open(cfg Config) (*Tracer, error) {
 		t.Close()
 		return nil, err
 	}
-	if missesPassiveResets(kspec) {
+	if fentrySpec != nil {
 		t.attachFentry(fentrySpec, kspec, shared)
 	}
 	t.clock = newClockOffset()
@@ -345,9 +350,14 @@ type Stats struct {
 
 // lost reads only the drop counter: the read loop checks it every pass.
 func (t *Tracer) lost() (uint64, error) {
+	return t.stat(rstwatchStatIndexSTAT_LOST)
+}
+
+// stat sums one per-CPU counter.
+func (t *Tracer) stat(i rstwatchStatIndex) (uint64, error) {
 	var per []uint64
-	if err := t.objs.Stats.Lookup(uint32(rstwatchStatIndexSTAT_LOST), &per); err != nil {
-		return 0, fmt.Errorf("tracer: reading the lost-event counter: %w", err)
+	if err := t.objs.Stats.Lookup(uint32(i), &per); err != nil {
+		return 0, fmt.Errorf("tracer: reading counter %d: %w", i, err)
 	}
 	var n uint64
 	for _, v := range per {
@@ -360,14 +370,12 @@ func (t *Tracer) lost() (uint64, error) {
 func (t *Tracer) Stats() (Stats, error) {
 	var s Stats
 	dst := []*uint64{&s.Seen, &s.Emitted, &s.Lost, &s.Filtered, &s.AggFull, &s.OwnerFull}
-	var per []uint64
 	for i, d := range dst {
-		if err := t.objs.Stats.Lookup(uint32(i), &per); err != nil {
-			return s, fmt.Errorf("tracer: reading stats: %w", err)
+		n, err := t.stat(rstwatchStatIndex(i))
+		if err != nil {
+			return s, err
 		}
-		for _, v := range per {
-			*d += v
-		}
+		*d = n
 	}
 	return s, nil
 }
