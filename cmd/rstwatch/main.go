@@ -45,18 +45,17 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, pflag.ErrHelp):
+		os.Exit(0)
+	default:
 		code := 1
 		var ee *exitError
 		if errors.As(err, &ee) {
 			code = ee.code
 		}
-		if !errors.Is(err, pflag.ErrHelp) && err.Error() != "" {
-			fmt.Fprintf(os.Stderr, "rstwatch: %v\n", err)
-		}
-		if errors.Is(err, pflag.ErrHelp) {
-			code = 0
-		}
+		fmt.Fprintf(os.Stderr, "rstwatch: %v\n", err)
 		os.Exit(code)
 	}
 }

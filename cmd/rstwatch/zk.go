@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -55,15 +54,11 @@ func (z *zkFlags) setup(ctx context.Context, log *slog.Logger) (zkSetup, error) 
 		return s, fmt.Errorf("--zk-port: %w", err)
 	}
 	for _, srv := range z.servers {
-		_, p, err := net.SplitHostPort(srv)
+		p, err := portOf(srv)
 		if err != nil {
-			return s, fmt.Errorf("--zk %q: want host:port", srv)
+			return s, fmt.Errorf("--zk %q: %w", srv, err)
 		}
-		n, err := strconv.ParseUint(p, 10, 16)
-		if err != nil || n == 0 {
-			return s, fmt.Errorf("--zk %q: bad port", srv)
-		}
-		ports = append(ports, uint16(n))
+		ports = append(ports, p)
 	}
 	var found []zk.Discovered
 	if z.discover {
@@ -73,10 +68,8 @@ func (z *zkFlags) setup(ctx context.Context, log *slog.Logger) (zkSetup, error) 
 		}
 		for _, d := range found {
 			log.Info("found a ZooKeeper server on this host", "pid", d.PID, "config", d.ConfigPath, "client", d.Target.Client)
-			if _, p, err := net.SplitHostPort(d.Target.Client); err == nil {
-				if n, err := strconv.ParseUint(p, 10, 16); err == nil {
-					ports = append(ports, uint16(n))
-				}
+			if p, err := portOf(d.Target.Client); err == nil {
+				ports = append(ports, p)
 			}
 		}
 	}
@@ -98,6 +91,19 @@ func (z *zkFlags) setup(ctx context.Context, log *slog.Logger) (zkSetup, error) 
 	}
 	s.zk, s.enricher, s.skip, s.ports = e, zkEnricher{e}, e.IsOwnProbe, ports
 	return s, nil
+}
+
+// portOf returns the port of a host:port.
+func portOf(hostPort string) (uint16, error) {
+	_, p, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return 0, fmt.Errorf("want host:port: %w", err)
+	}
+	ports, err := parsePorts([]string{p})
+	if err != nil {
+		return 0, err
+	}
+	return ports[0], nil
 }
 
 // start keeps the ZooKeeper knowledge fresh until ctx ends.
