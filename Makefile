@@ -3,8 +3,10 @@
 
 # Pinned: Debian bookworm's clang 14 (apt-get install clang-14 llvm-14).
 # The committed tracer/rstwatch_bpfel.o is byte-for-byte what it produces.
+# -nostdinc: the vendored headers (bpf/headers, libbpf v1.1.2, refreshed by
+# bpf/headers/update.sh) are all the BPF C may include, never the system's.
 BPF_CLANG  ?= clang-14
-BPF_CFLAGS ?= -O2 -g -Wall -Werror
+BPF_CFLAGS ?= -O2 -g -Wall -Werror -nostdinc
 # sudo's secure_path often lacks Go: fall back to the standard install.
 GO         ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
 export BPF_CLANG BPF_CFLAGS
