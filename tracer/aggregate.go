@@ -6,7 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/cilium/ebpf"
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 )
 
 // Count is one in-kernel aggregate: how many resets share these labels

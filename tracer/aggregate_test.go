@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
+	"github.com/rstwatch/rstwatch/internal/testenv"
 )
 
 // With events off, resets are only counted in the kernel, keyed by
 // direction, reason, owner and ZooKeeper endpoint.
 func TestAggregateOnly(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

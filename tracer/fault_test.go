@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
+	"github.com/rstwatch/rstwatch/internal/testenv"
 )
 
 // closedLoopbackPort returns a loopback port that was just free.
@@ -42,7 +43,7 @@ func refuseN(t testing.TB, port uint16, n int) {
 // are exactly the events generated and not received. The port filter keeps
 // other traffic on the host out of the count.
 func TestRingBufferFullDropsAreCounted(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	port := closedLoopbackPort(t)
 	tr, err := Open(Config{RingBufferSize: os.Getpagesize(), Ports: []uint16{port}, PollInterval: time.Hour})
 	if err != nil {
@@ -106,7 +107,7 @@ func TestTwoInstances(t *testing.T) {
 // socket's inode for the /proc fallback, and after the socket is gone it has
 // none. The pipeline's procfs test covers the lookup itself.
 func TestStartedAfterTheConnection(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	s := startAgent(t, "rstw-server", "")
 	c := startAgent(t, "rstw-client", "")
 	srv := addrPort(t, s.do("listen 127.0.0.1:0")[0])
@@ -146,7 +147,7 @@ func TestStartedAfterTheConnection(t *testing.T) {
 // namespace and the addresses as that namespace sees them, and --netns
 // keeps one host's resets only.
 func TestThreeHostsOnABridge(t *testing.T) {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	p := fmt.Sprintf("rstb%d", os.Getpid()%100000)
 	hosts := []struct{ ns, addr string }{{p + "s", "198.51.100.10"}, {p + "a", "198.51.100.11"}, {p + "b", "198.51.100.12"}}
 	br := p + "br"

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 )
 
 // recordSource is the part of *ringbuf.Reader the read loop uses, so the

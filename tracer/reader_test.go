@@ -10,7 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 )
 
 // fakeSource replays records, then reports deadlines, like a ring buffer

@@ -13,21 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
+	"github.com/rstwatch/rstwatch/internal/testenv"
 )
-
-// requireBPF skips a kernel test where BPF cannot be used, unless
-// RSTWATCH_REQUIRE_BPF=1 (CI) turns the skip into a failure.
-func requireBPF(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("RSTWATCH_REQUIRE_BPF") == "1" {
-		t.Fatal("kernel test needs root, and RSTWATCH_REQUIRE_BPF=1 forbids skipping it")
-	}
-	t.Skip("kernel test needs root")
-}
 
 // collector runs a tracer and keeps copies of every event.
 type collector struct {
@@ -41,7 +29,7 @@ type collector struct {
 
 func startCollector(t testing.TB, cfg Config) *collector {
 	t.Helper()
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	tr, err := Open(cfg)
 	if err != nil {
 		var se *SetupError
@@ -200,7 +188,7 @@ func twoHosts(t testing.TB) (clientNS, serverNS string) {
 }
 
 func topologies(t *testing.T) []topology {
-	requireBPF(t)
+	testenv.RequireBPF(t)
 	root := nsInode(t, "")
 	clientNS, serverNS := twoHosts(t)
 	cn, sn := nsInode(t, clientNS), nsInode(t, serverNS)

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 )
 
 // EnricherConfig says which endpoints are ZooKeeper. Only these are ever

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 )
 
 func TestEnricherFake34(t *testing.T) {

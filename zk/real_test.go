@@ -2,7 +2,6 @@ package zk
 
 import (
 	"context"
-	"github.com/rstwatch/rstwatch/event"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rstwatch/rstwatch/internal/event"
 
 	"github.com/rstwatch/rstwatch/zk/zktest"
 )

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 )
 
 func resetEvent(dir event.Direction, reason string) *event.Event {

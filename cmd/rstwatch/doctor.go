@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/rstwatch/rstwatch/doctor"
+	"github.com/rstwatch/rstwatch/internal/doctor"
 )
 
 func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {

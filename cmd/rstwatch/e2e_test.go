@@ -16,47 +16,9 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/rstwatch/rstwatch/internal/testbin"
+	"github.com/rstwatch/rstwatch/internal/testenv"
 )
-
-// The binary is built once per test run and driven as an operator would.
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("RSTWATCH_REQUIRE_BPF") == "1" {
-		t.Fatal("needs root, and RSTWATCH_REQUIRE_BPF=1 forbids skipping")
-	}
-	t.Skip("needs root")
-}
-
-var builtBinary string
-
-func rstwatchBinary(t *testing.T) string {
-	t.Helper()
-	if builtBinary != "" {
-		return builtBinary
-	}
-	dir, err := os.MkdirTemp("", "rstwatch-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "rstwatch")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	builtBinary = bin
-	return bin
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if builtBinary != "" {
-		os.RemoveAll(filepath.Dir(builtBinary))
-	}
-	os.Exit(code)
-}
 
 // started is a running rstwatch.
 type started struct {
@@ -69,7 +31,7 @@ type started struct {
 func start(t *testing.T, args ...string) *started {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
-	cmd := exec.Command(rstwatchBinary(t), append(args, "--ready-file", ready)...)
+	cmd := exec.Command(testbin.Rstwatch(t), append(args, "--ready-file", ready)...)
 	s := &started{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
 	if err := cmd.Start(); err != nil {
@@ -170,7 +132,7 @@ func parseLines(t *testing.T, out []byte) []jsonLine {
 // trace --output json, stopped by SIGINT: the events of real resets, then a
 // summary that counts them, and exit status 0.
 func TestTraceJSONUntilSignal(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireBPF(t)
 	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			s := start(t, "trace", "--output", "json")
@@ -208,7 +170,7 @@ func TestTraceJSONUntilSignal(t *testing.T) {
 
 // --port filters in the kernel; --count stops by itself.
 func TestTracePortFilterAndCount(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireBPF(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +208,7 @@ func TestTracePortFilterAndCount(t *testing.T) {
 
 // Table output with a duration: a header, lines, and the summary.
 func TestTraceTableDuration(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireBPF(t)
 	s := start(t, "trace", "--duration", "1s")
 	port := refuse(t, 1)
 	if err := s.cmd.Wait(); err != nil {
@@ -261,12 +223,12 @@ func TestTraceTableDuration(t *testing.T) {
 
 // Without privileges: exit 1 and one sentence saying what to do.
 func TestTraceWithoutPrivileges(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireBPF(t)
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("setpriv not installed")
 	}
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-		rstwatchBinary(t), "trace", "--duration", "1s")
+		testbin.Rstwatch(t), "trace", "--duration", "1s")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -283,14 +245,14 @@ func TestTraceWithoutPrivileges(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{"trace", "--output", "xml"}, {"trace", "--port", "99999"}, {"trace", "--ring-buffer-size", "3"}, {"bogus"}} {
-		cmd := exec.Command(rstwatchBinary(t), args...)
+		cmd := exec.Command(testbin.Rstwatch(t), args...)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
 			t.Errorf("%v: want failure, got %v: %s", args, err, out)
 		}
 	}
-	out, err := exec.Command(rstwatchBinary(t), "trace", "--help").CombinedOutput()
+	out, err := exec.Command(testbin.Rstwatch(t), "trace", "--help").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Examples:") {
 		t.Errorf("trace --help: %v\n%s", err, out)
 	}
@@ -298,7 +260,7 @@ func TestUsageErrors(t *testing.T) {
 
 func runBinary(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	out, err := exec.Command(rstwatchBinary(t), args...).CombinedOutput()
+	out, err := exec.Command(testbin.Rstwatch(t), args...).CombinedOutput()
 	return string(out), err
 }
 
@@ -316,7 +278,7 @@ func exitCode(err error) int {
 // A connection older than the trace: the kernel never saw its owner
 // connect, so the owner comes from /proc by socket inode (source procfs).
 func TestTraceOwnerOfOlderSocket(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireBPF(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -389,7 +351,7 @@ func programsOf(t *testing.T, pid int) []ebpf.ProgramID {
 // SIGINT in the middle of a reset storm: a prompt exit, the summary
 // flushed, and none of its programs left in the kernel.
 func TestTraceInterruptedMidStorm(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireBPF(t)
 	s := start(t, "trace", "-o", "json")
 	held := programsOf(t, s.cmd.Process.Pid)
 	if len(held) == 0 {
@@ -444,7 +406,7 @@ func inPrivateMounts(t *testing.T, setup string, args ...string) (string, int) {
 		t.Skip("unshare (util-linux) not installed")
 	}
 	script := setup + ` && exec "$0" "$@"`
-	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, rstwatchBinary(t)}, args...)...)
+	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c", script, testbin.Rstwatch(t)}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -453,7 +415,7 @@ func inPrivateMounts(t *testing.T, setup string, args ...string) (string, int) {
 
 // Without BTF: exit 1 and one sentence naming what the kernel needs.
 func TestTraceWithoutBTF(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireBPF(t)
 	msg, code := inPrivateMounts(t, "mount --bind /dev/null /sys/kernel/btf/vmlinux", "trace", "--duration", "1s")
 	if code != 1 || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "BTF") {
 		t.Fatalf("exit %d, want 1 and one sentence about BTF:\n%s", code, msg)
@@ -463,10 +425,12 @@ func TestTraceWithoutBTF(t *testing.T) {
 
 // Without tracefs mounted: rstwatch mounts it itself (as root) and traces.
 func TestTraceWithoutTracefsMounted(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireBPF(t)
 	msg, code := inPrivateMounts(t, "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; ! mountpoint -q /sys/kernel/tracing",
 		"trace", "--duration", "300ms")
 	if code != 0 || !strings.Contains(msg, "mounted tracefs") {
 		t.Fatalf("exit %d, want 0 after mounting tracefs:\n%s", code, msg)
 	}
 }
+
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }

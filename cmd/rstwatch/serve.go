@@ -14,9 +14,9 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/rstwatch/rstwatch/metrics"
-	"github.com/rstwatch/rstwatch/output"
-	"github.com/rstwatch/rstwatch/pipeline"
+	"github.com/rstwatch/rstwatch/internal/metrics"
+	"github.com/rstwatch/rstwatch/internal/output"
+	"github.com/rstwatch/rstwatch/internal/pipeline"
 	"github.com/rstwatch/rstwatch/tracer"
 	"github.com/rstwatch/rstwatch/zk"
 )
@@ -125,7 +125,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return sv.run(ctx, t, nil)
 	}
 
-	ev, err := metrics.OpenRotating(s.eventsFile, int64(maxSize))
+	ev, err := output.OpenRotating(s.eventsFile, int64(maxSize))
 	if err != nil {
 		return &exitError{1, err}
 	}

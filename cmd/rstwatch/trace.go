@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/rstwatch/rstwatch/output"
-	"github.com/rstwatch/rstwatch/pipeline"
+	"github.com/rstwatch/rstwatch/internal/output"
+	"github.com/rstwatch/rstwatch/internal/pipeline"
 	"github.com/rstwatch/rstwatch/tracer"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/rstwatch/rstwatch/event"
-	"github.com/rstwatch/rstwatch/pipeline"
+	"github.com/rstwatch/rstwatch/internal/event"
+	"github.com/rstwatch/rstwatch/internal/pipeline"
 	"github.com/rstwatch/rstwatch/zk"
 )
 
@@ -45,7 +45,6 @@ type zkSetup struct {
 type zkEnricher struct{ e *zk.Enricher }
 
 func (z zkEnricher) Enrich(ctx context.Context, ev *event.Event) { z.e.Enrich(ctx, ev) }
-func (z zkEnricher) ZK() *zk.Enricher                            { return z.e }
 
 func (z *zkFlags) setup(ctx context.Context, log *slog.Logger) (zkSetup, error) {
 	var s zkSetup

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rstwatch/rstwatch/internal/testenv"
 	"github.com/rstwatch/rstwatch/zk/zktest"
 )
 
@@ -91,7 +92,7 @@ func str(p *string) string {
 // kernel's reason as the hint; the server's side of the same reset is seen
 // with role "server".
 func TestTraceRealZooKeeper(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireBPF(t)
 	srv := zktest.Start(t, zktest.Options{Whitelist: "*"})
 	_, portStr, _ := net.SplitHostPort(srv.ClientAddr)
 	for _, tc := range []struct {
@@ -156,7 +157,7 @@ func TestTraceRealZooKeeper(t *testing.T) {
 // to it is the known bug, inferred from the server version since the Go
 // client has no ZooKeeper library version.
 func TestTraceFakeOldZooKeeper(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireBPF(t)
 	srvr, err := os.ReadFile(filepath.Join("..", "..", "zk", "testdata", "3.4.6-srvr.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +212,7 @@ func TestZKProbeCommand(t *testing.T) {
 // rstwatch must never report resets it caused: probing a ZooKeeper server
 // that is down gets the probes refused, and none of those resets is shown.
 func TestTraceOwnProbesNotReported(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireBPF(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+	"github.com/rstwatch/rstwatch/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,13 +42,7 @@ func requireKernelTest(t *testing.T) {
 func requireBPF(t *testing.T) {
 	t.Helper()
 	requireKernelTest(t)
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("RSTWATCH_REQUIRE_BPF") == "1" {
-		t.Fatal("BPF tests need root, and RSTWATCH_REQUIRE_BPF=1 forbids skipping")
-	}
-	t.Skip("BPF tests need root")
+	testenv.RequireBPF(t)
 }
 
 func kernelRelease(t *testing.T) string {

@@ -15,7 +15,7 @@ import (
 	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/tracer"
 )
 

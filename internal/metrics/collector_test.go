@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/tracer"
 	"github.com/rstwatch/rstwatch/zk"
 )

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/tracer"
 	"github.com/rstwatch/rstwatch/zk"
 	"github.com/rstwatch/rstwatch/zk/zktest"

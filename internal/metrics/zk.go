@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/tracer"
 	"github.com/rstwatch/rstwatch/zk"
 )

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/rstwatch/rstwatch/internal/testenv"
 )
 
 const prometheusBin = "/usr/bin/prometheus"
@@ -19,12 +21,7 @@ const prometheusBin = "/usr/bin/prometheus"
 // every second, and returns its base URL.
 func startPrometheus(t *testing.T, target string) string {
 	t.Helper()
-	if _, err := os.Stat(prometheusBin); err != nil {
-		if os.Getenv("RSTWATCH_REQUIRE_PROMETHEUS") == "1" {
-			t.Fatalf("RSTWATCH_REQUIRE_PROMETHEUS=1 but %s: %v", prometheusBin, err)
-		}
-		t.Skipf("%s not installed (apt-get install prometheus; RSTWATCH_REQUIRE_PROMETHEUS=1 fails instead)", prometheusBin)
-	}
+	testenv.RequireProgram(t, prometheusBin, "prometheus", "RSTWATCH_REQUIRE_PROMETHEUS")
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 1s

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 )
 
 // maxKeys bounds every breakdown: a storm over random ports must not grow

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

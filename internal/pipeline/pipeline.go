@@ -9,15 +9,14 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/rstwatch/rstwatch/event"
-	"github.com/rstwatch/rstwatch/output"
-	"github.com/rstwatch/rstwatch/procfs"
+	"github.com/rstwatch/rstwatch/internal/event"
+	"github.com/rstwatch/rstwatch/internal/output"
+	"github.com/rstwatch/rstwatch/internal/procfs"
 	"github.com/rstwatch/rstwatch/tracer"
 )
 
@@ -195,11 +194,4 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 		return sum, fmt.Errorf("writing output: %w", sinkErr)
 	}
 	return sum, nil
-}
-
-// IsSetupError reports whether err is a load/attach failure with an
-// operator-facing sentence (as opposed to a bug).
-func IsSetupError(err error) bool {
-	var se *tracer.SetupError
-	return errors.As(err, &se)
 }

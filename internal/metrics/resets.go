@@ -3,7 +3,7 @@ package metrics
 import (
 	"net/netip"
 
-	"github.com/rstwatch/rstwatch/event"
+	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/tracer"
 )
 

@@ -18,54 +18,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rstwatch/rstwatch/internal/testbin"
+	"github.com/rstwatch/rstwatch/internal/testenv"
 )
-
-// requireRoot skips without root, unless CI asked for the kernel tests.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("RSTWATCH_REQUIRE_BPF") == "1" {
-		t.Fatal("RSTWATCH_REQUIRE_BPF=1 but not running as root")
-	}
-	t.Skip("needs root to load BPF programs (set RSTWATCH_REQUIRE_BPF=1 to fail instead)")
-}
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// rstwatchBinary builds the command once per test run.
-func rstwatchBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rstwatch-e2e-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "rstwatch")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/rstwatch/rstwatch/cmd/rstwatch").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
 
 // freeAddr returns a loopback address nobody listens on right now.
 func freeAddr(t *testing.T) string {
@@ -107,8 +63,8 @@ type serveProc struct {
 // programs and serves /metrics. Cleanup kills it if the test did not stop it.
 func startServe(t *testing.T, args ...string) *serveProc {
 	t.Helper()
-	requireRoot(t)
-	bin := rstwatchBinary(t)
+	testenv.RequireBPF(t)
+	bin := testbin.Rstwatch(t)
 	ready := filepath.Join(t.TempDir(), "ready")
 	sp := &serveProc{addr: freeAddr(t), stderr: &syncBuffer{}, done: make(chan error, 1)}
 	args = append([]string{"serve", "--metrics-addr", sp.addr, "--ready-file", ready}, args...)
@@ -241,3 +197,5 @@ func series(body, name string) []string {
 	}
 	return out
 }
+
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
