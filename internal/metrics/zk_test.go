@@ -23,7 +23,7 @@ func TestVerdictFromEnricher(t *testing.T) {
 		{"3.9.2-srvr.txt", event.VerdictNotKnownBug, "3.9.2"},
 	} {
 		t.Run(tc.srvr, func(t *testing.T) {
-			reply, err := os.ReadFile("../zk/testdata/" + tc.srvr)
+			reply, err := os.ReadFile("../../zk/testdata/" + tc.srvr)
 			if err != nil {
 				t.Fatal(err)
 			}
