@@ -27,6 +27,10 @@ type Callbacks struct {
 	// Lost is told how many records the kernel dropped since the last
 	// call, as soon as the drops are seen. Optional.
 	Lost func(n uint64)
+	// Connect receives each new connection to or from a ZooKeeper port
+	// (Config.ZKPorts), also when only aggregating. Optional; the value is
+	// reused after it returns.
+	Connect func(*event.Connect)
 	// PassDone is called after each pass over the ring buffer, when it was
 	// empty: a natural point to hand a batch on or flush output. Optional.
 	PassDone func()

@@ -33,6 +33,7 @@ type Task struct {
 	TID    uint32
 	Comm   string // the thread group leader's name
 	Thread string // the running thread's own name
+	Cgroup uint64 // cgroup v2 id of the task, 0 when unknown
 }
 
 // OwnerSource says how the owner of the local socket was learned.
@@ -67,6 +68,9 @@ type Owner struct {
 	Comm   string // the thread group leader's name
 	Alive  bool
 	Source OwnerSource
+	// Cgroup is the owner's cgroup v2 id, captured in the kernel when the
+	// owner was learned (so it survives the owner's exit); 0 when unknown.
+	Cgroup uint64
 }
 
 // Event is one TCP reset seen by the kernel.
@@ -99,6 +103,23 @@ func (e *Event) Family() string {
 // TaskIsOwner reports whether the task on the CPU is the socket's owner.
 func (e *Event) TaskIsOwner() bool {
 	return e.Owner != nil && e.Owner.PID == e.Task.PID
+}
+
+// Connect is a TCP connection the kernel saw being made (connect or accept)
+// whose local or remote port is a ZooKeeper client port. ZooKeeper
+// enrichment uses it to learn a client's library version while the process
+// lives and to refresh a server's session list; it is not a reset and is
+// never written to the outputs.
+type Connect struct {
+	Time     time.Time
+	Local    netip.AddrPort // this host's end
+	Remote   netip.AddrPort
+	NetNS    uint32
+	Accepted bool // true: this host accepted it (server side); false: it connected
+	PID      uint32
+	TID      uint32
+	Comm     string // the thread group leader's name
+	Cgroup   uint64
 }
 
 // ZK is what rstwatch knows of the ZooKeeper connection a reset touched.

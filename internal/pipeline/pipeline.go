@@ -26,6 +26,13 @@ type Enricher interface {
 	Enrich(ctx context.Context, e *event.Event)
 }
 
+// ConnectObserver is an Enricher that also wants to hear of new
+// connections to ZooKeeper ports (see event.Connect). It is called from the
+// reading goroutine and must not block.
+type ConnectObserver interface {
+	Connected(c *event.Connect)
+}
+
 // Options configure one trace.
 type Options struct {
 	Tracer   tracer.Config
@@ -115,6 +122,7 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 					send()
 				}
 			},
+			Connect:  connectObserver(o.Enricher),
 			Lost:     func(n uint64) { send(); msgs <- message{lost: n} },
 			PassDone: send,
 		})
@@ -194,4 +202,11 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 		return sum, fmt.Errorf("writing output: %w", sinkErr)
 	}
 	return sum, nil
+}
+
+func connectObserver(e Enricher) func(*event.Connect) {
+	if c, ok := e.(ConnectObserver); ok {
+		return c.Connected
+	}
+	return nil
 }
