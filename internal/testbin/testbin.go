@@ -26,6 +26,10 @@ func Rstwatch(t testing.TB) string {
 		if err != nil {
 			return
 		}
+		// Tests run the binary as other users too (setpriv).
+		if err = os.Chmod(dir, 0o755); err != nil {
+			return
+		}
 		bin = filepath.Join(dir, "rstwatch")
 		out, berr := exec.Command(goTool(), "build", "-o", bin, "github.com/rstwatch/rstwatch/cmd/rstwatch").CombinedOutput()
 		if berr != nil {
