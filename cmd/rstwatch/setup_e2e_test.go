@@ -420,6 +420,72 @@ func TestNonRootCapabilities(t *testing.T) {
 	})
 }
 
+// The deployment files grant what serve needs: it runs with exactly the
+// systemd unit's capabilities as a non-root user, and with exactly the
+// DaemonSet's as uid 0, both with no_new_privs.
+func TestDeployedCapabilitiesSuffice(t *testing.T) {
+	testenv.RequireBPF(t)
+	testenv.RequireProgram(t, "setpriv", "util-linux", "RSTWATCH_REQUIRE_BPF")
+	unit, err := os.ReadFile("../../deploy/systemd/rstwatch.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unitCaps []string
+	for _, line := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(line, "AmbientCapabilities="); ok {
+			for _, c := range strings.Fields(v) {
+				unitCaps = append(unitCaps, strings.ToLower(strings.TrimPrefix(c, "CAP_")))
+			}
+		}
+	}
+	ds, err := os.ReadFile("../../deploy/kubernetes/daemonset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dsCaps []string
+	for _, line := range strings.Split(string(ds), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "add: ["); ok {
+			for _, c := range strings.Split(strings.TrimSuffix(v, "]"), ",") {
+				dsCaps = append(dsCaps, strings.ToLower(strings.Trim(strings.TrimSpace(c), `"`)))
+			}
+		}
+	}
+	if len(unitCaps) == 0 || len(dsCaps) == 0 {
+		t.Fatalf("no capabilities found in the unit (%v) or the DaemonSet (%v)", unitCaps, dsCaps)
+	}
+	set := func(caps []string) string { return "-all,+" + strings.Join(caps, ",+") }
+	for _, tc := range []struct {
+		name   string
+		prefix []string
+	}{
+		{"systemd unit, uid 65534 " + strings.Join(unitCaps, ","), []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+			"--inh-caps=" + set(unitCaps), "--ambient-caps=" + set(unitCaps), "--bounding-set=" + set(unitCaps), "--no-new-privs"}},
+		{"DaemonSet, uid 0 " + strings.Join(dsCaps, ","), []string{"setpriv", "--inh-caps=-all", "--bounding-set=" + set(dsCaps), "--no-new-privs"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.Chmod(dir, 0o777)
+			ready := filepath.Join(dir, "ready")
+			cmd := exec.Command(tc.prefix[0], append(tc.prefix[1:], testbin.Rstwatch(t), "serve",
+				"--metrics-addr", "127.0.0.1:0", "--ready-file", ready)...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			waitFile(t, ready, &stderr)
+			cmd.Process.Signal(syscall.SIGTERM)
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("exit %v:\n%s", err, stderr.String())
+			}
+			if strings.Contains(stderr.String(), "level=WARN") || strings.Contains(stderr.String(), "level=ERROR") {
+				t.Errorf("warnings with the deployed capabilities:\n%s", stderr.String())
+			}
+		})
+	}
+}
+
 func waitFile(t *testing.T, path string, stderr *bytes.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
