@@ -196,7 +196,7 @@ func Open(cfg Config) (*Tracer, error) {
 			shared[name] = m
 		}
 	}
-	if err := coll.Assign(&t.objs); err == nil {
+	if err = coll.Assign(&t.objs); err == nil {
 		err = coll.Assign(&t.vars)
 	}
 	if err != nil {
