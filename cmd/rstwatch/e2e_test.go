@@ -385,4 +385,3 @@ func TestTraceWithoutTracefsMounted(t *testing.T) {
 		t.Fatalf("exit %d, want 0 after mounting tracefs:\n%s", code, msg)
 	}
 }
-

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -52,6 +53,12 @@ func main() {
 	// SIGHUP stops too: rstwatch reloads nothing, and a hung-up terminal
 	// must still get its summary flushed and its programs detached.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		// The first signal stops cleanly; a second one, if stopping
+		// hangs, kills as the default action does.
+		<-ctx.Done()
+		stop()
+	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil && !errors.Is(err, errHelpShown) {
@@ -96,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hint := ""
 	if s := closest(cmd, commandNames); s != "" {
 		hint = fmt.Sprintf(" (did you mean %s?)", s)
+	} else if _, err := strconv.ParseUint(cmd, 10, 16); err == nil {
+		hint = fmt.Sprintf(" (to trace a port: --port %s)", cmd)
 	}
 	return usageError("unknown command %q%s; 'rstwatch --help' lists the commands", cmd, hint)
 }

@@ -186,6 +186,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--pid"}, []string{"--pid needs a value"}},
 		{[]string{"trace", "extra"}, []string{"takes no arguments"}},
 		{[]string{"trcae"}, []string{`unknown command "trcae"`, "did you mean trace?"}},
+		{[]string{"2181"}, []string{`unknown command "2181"`, "--port 2181"}},
 		{[]string{"serve", "--metrics-addr", "garbage"}, []string{"--metrics-addr garbage", "host:port"}},
 		{[]string{"serve", "--metrics-addr", "127.0.0.1:99999"}, []string{"--metrics-addr 127.0.0.1:99999"}},
 		{[]string{"serve", "--max-series", "-1"}, []string{"--max-series -1"}},
@@ -497,6 +498,45 @@ func waitFile(t *testing.T, path string, stderr *bytes.Buffer) {
 			t.Fatalf("not ready after 20 s:\n%s", stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Output that cannot be written stops the trace: one sentence, exit 1, and
+// the programs are detached (the process exits).
+func TestTraceOutputFails(t *testing.T) {
+	testenv.RequireBPF(t)
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full")
+	}
+	defer full.Close()
+	dir := t.TempDir()
+	ready := filepath.Join(dir, "ready")
+	cmd := exec.Command(testbin.Rstwatch(t), "trace", "-o", "json", "--zk-discover=false", "--ready-file", ready)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = full, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFile(t, ready, &stderr)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.After(10 * time.Second)
+	for {
+		refuse(t, 1) // events to write
+		select {
+		case err := <-done:
+			msg := strings.TrimSpace(stderr.String())
+			last := msg[strings.LastIndexByte(msg, '\n')+1:]
+			if exitCode(err) != 1 || !strings.HasPrefix(last, "rstwatch: writing output:") || strings.Count(msg, "no space left") != 1 {
+				t.Fatalf("exit %d, want 1 and the failure said once:\n%s", exitCode(err), msg)
+			}
+			return
+		case <-deadline:
+			t.Fatalf("still running 10 s after its output failed:\n%s", stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

@@ -163,6 +163,9 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top 
 	}
 
 	zs.start(ctx, f.zk.interval)
+	// Said on stderr once, so that a quiet host's empty screen is not
+	// taken for a hang (as tcpdump says "listening on").
+	log.Info("tracing TCP resets; Ctrl-C stops and prints a summary")
 	_, err = pipeline.Run(ctx, t, pipeline.Options{
 		Duration: duration,
 		Count:    count,

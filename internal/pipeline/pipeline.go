@@ -133,8 +133,7 @@ func Run(ctx context.Context, src Source, o Options) (*output.Summary, error) {
 	write := func(f func(output.Sink) error) {
 		for _, s := range o.Sinks {
 			if err := f(s); err != nil && sinkErr == nil {
-				sinkErr = err
-				o.Log.Error("writing output failed; stopping", "error", err)
+				sinkErr = err // returned: the caller says it, once
 				stop()
 			}
 		}
