@@ -344,7 +344,7 @@ func TestNonRootCapabilities(t *testing.T) {
 		os.Chmod(dir, 0o777)
 		ready := filepath.Join(dir, "ready")
 		cmd := exec.Command(asNobody(t, minimal...)[0], append(asNobody(t, minimal...)[1:],
-			testbin.Rstwatch(t), "trace", "-o", "json", "--zk-discover=false", "--ready-file", ready)...)
+			testbin.Rstwatch(t), "trace", "-o", "json", "--zk-discover=false", "--pid", fmt.Sprint(os.Getpid()), "--ready-file", ready)...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Start(); err != nil {
