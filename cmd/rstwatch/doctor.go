@@ -13,7 +13,7 @@ the fix. Takes no flags. Exit status 0 only when 'rstwatch trace' can run; run i
 user (or with the capabilities) that rstwatch will run with.`
 
 func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newCommand("doctor", doctorAbout, "  sudo rstwatch doctor\n", stdout, stderr)
+	c := newCommand("doctor", doctorAbout, "  sudo rstwatch doctor\n", stdout)
 	if err := c.parse(args); err != nil {
 		return err
 	}

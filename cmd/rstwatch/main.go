@@ -145,7 +145,7 @@ type command struct {
 	top bool
 }
 
-func newCommand(name, about, examples string, stdout, stderr io.Writer) *command {
+func newCommand(name, about, examples string, stdout io.Writer) *command {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard) // parse errors are returned, worded by flagError
 	fs.SortFlags = false
@@ -187,7 +187,7 @@ func (c *command) help(w io.Writer) {
 // --help prints about, the flags and examples on help, and exits 0; other
 // parse errors are worded like every command's.
 func newFlags(name, about, examples string, help io.Writer) *pflag.FlagSet {
-	c := newCommand(name, about, examples, help, nil)
+	c := newCommand(name, about, examples, help)
 	c.Usage = func() { c.help(help) }
 	return c.FlagSet
 }

@@ -74,7 +74,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		f traceFlags
 		s serveFlags
 	)
-	c := newCommand("serve", serveAbout, serveExamples, stdout, stderr)
+	c := newCommand("serve", serveAbout, serveExamples, stdout)
 	s.register(c.FlagSet)
 	f.register(c.FlagSet)
 	if err := c.parse(args); err != nil {

@@ -103,7 +103,7 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top 
 		readyFile string
 		profile   string
 	)
-	c := newCommand("trace", traceAbout, traceExamples, stdout, stderr)
+	c := newCommand("trace", traceAbout, traceExamples, stdout)
 	c.top = top
 	choiceFlag(c.FlagSet, &format, "output", "o", "table", []string{"table", "json"}, "output `format`: table or json (one JSON object per line)")
 	durationFlag(c.FlagSet, &duration, "duration", 0, time.Millisecond,

@@ -21,7 +21,7 @@ const versionAbout = `rstwatch version: the version and commit of this binary, a
 rstwatch uses, as probed on this host (run it as root to probe them all).`
 
 func runVersion(args []string, stdout, stderr io.Writer) error {
-	c := newCommand("version", versionAbout, "", stdout, stderr)
+	c := newCommand("version", versionAbout, "", stdout)
 	if err := c.parse(args); err != nil {
 		return err
 	}
