@@ -70,11 +70,11 @@ type AttachPoint struct {
 var attachPoints = []AttachPoint{
 	{"tcp", "tcp_send_reset", "rstwatch_send_reset", true, ""},
 	{"tcp", "tcp_receive_reset", "rstwatch_receive_reset", true, ""},
-	{"sock", "inet_sock_set_state", "rstwatch_set_state", false, "owners of connecting and listening sockets"},
-	{"tcp", "tcp_destroy_sock", "rstwatch_destroy_sock", false, "forgetting destroyed sockets (owners may be stale)"},
-	{"syscalls", "sys_exit_accept4", "rstwatch_accept4", false, "owners of accepted sockets (accept4)"},
-	{"syscalls", "sys_exit_accept", "rstwatch_accept", false, "owners of accepted sockets (accept)"},
-	{"sched", "sched_process_exit", "rstwatch_exit", false, "whether an owner has exited"},
+	{"sock", "inet_sock_set_state", "rstwatch_set_state", false, "the owners of connecting and listening sockets"},
+	{"tcp", "tcp_destroy_sock", "rstwatch_destroy_sock", false, "sockets being destroyed (a reused socket may show its previous owner)"},
+	{"syscalls", "sys_exit_accept4", "rstwatch_accept4", false, "the owners of sockets accepted with accept4()"},
+	{"syscalls", "sys_exit_accept", "rstwatch_accept", false, "the owners of sockets accepted with accept()"},
+	{"sched", "sched_process_exit", "rstwatch_exit", false, "owners exiting (an owner that exited is shown as alive)"},
 }
 
 // AttachPoints lists the tracepoints rstwatch uses.
@@ -196,7 +196,7 @@ func Open(cfg Config) (*Tracer, error) {
 			shared[name] = m
 		}
 	}
-	if err := coll.Assign(&t.objs); err == nil {
+	if err = coll.Assign(&t.objs); err == nil {
 		err = coll.Assign(&t.vars)
 	}
 	if err != nil {

@@ -142,7 +142,7 @@ func (r *ClientVersions) inspect(p proc, jar string, isZK bool) ClientVersion {
 	if err != nil {
 		return ClientVersion{}
 	}
-	return ClientVersion{jv.Version, jv.Source}
+	return ClientVersion(jv)
 }
 
 func (r *ClientVersions) manifestClassPath(p proc, jar string) []string {

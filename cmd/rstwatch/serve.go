@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +28,10 @@ const serveExamples = `  sudo rstwatch serve                                    
   sudo rstwatch serve --events-file /var/log/rstwatch/resets.jsonl --events-file-max-size 100M
 `
 
+const serveAbout = `rstwatch serve: count every TCP reset in the kernel, always on, and serve the counts
+to Prometheus. Stops cleanly on SIGTERM; reloads nothing. Needs root, or CAP_BPF,
+CAP_PERFMON and CAP_DAC_READ_SEARCH (see deploy/systemd/rstwatch.service).`
+
 // How often exited owners are forgotten between scrapes, so that the
 // kernel map keeps room even when nobody scrapes.
 const syncInterval = 10 * time.Second
@@ -35,7 +40,7 @@ type serveFlags struct {
 	addr          string
 	logFormat     string
 	eventsFile    string
-	eventsMax     string
+	eventsMax     int
 	probeInterval time.Duration
 	bpfStats      bool
 	limits        metrics.Limits
@@ -43,14 +48,24 @@ type serveFlags struct {
 }
 
 func (s *serveFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&s.addr, "metrics-addr", "127.0.0.1:9464", "serve /metrics and /healthz on `host:port` (loopback by default; give the pod or host IP for Prometheus)")
-	fs.StringVar(&s.logFormat, "log-format", "text", "log `format`: text or json (to stderr)")
+	s.addr = "127.0.0.1:9464"
+	fs.Var(&value[string]{p: &s.addr, typ: "host:port", show: func(v string) string { return v }, parse: func(v string) (string, error) { return v, checkListenAddr(v) }},
+		"metrics-addr", "serve /metrics and /healthz on `host:port` (loopback by default; give the pod or host IP for Prometheus)")
+	choiceFlag(fs, &s.logFormat, "log-format", "", "text", []string{"text", "json"}, "log `format`: text or json (to stderr)")
 	fs.StringVar(&s.eventsFile, "events-file", "", "also write every reset as a JSON line to this `file` (off by default: costs a ring buffer and a reader)")
-	fs.StringVar(&s.eventsMax, "events-file-max-size", "100M", "rotate the events file past this `size`, keeping one .1 backup")
+	sizeFlag(fs, &s.eventsMax, "events-file-max-size", "100M", func(n int) error {
+		if n < 4096 {
+			return errors.New("want 4K or more")
+		}
+		return nil
+	}, "rotate the events file past this `size`, keeping one .1 backup")
 	fs.BoolVar(&s.bpfStats, "bpf-stats", false, "have the kernel account the BPF programs' run time while serve runs (needs CAP_SYS_ADMIN; off again on exit)")
-	fs.IntVar(&s.limits.OwnerComms, "max-owner-comms", metrics.DefaultOwnerComms, "distinct owner_comm label values; more are folded into \"other\"")
-	fs.IntVar(&s.limits.ZKEndpoints, "max-zk-endpoints", metrics.DefaultZKEndpoints, "distinct zk_endpoint label values; more are folded into \"other\"")
-	fs.IntVar(&s.limits.Series, "max-series", metrics.DefaultSeries, "rstwatch_resets_total series; past it owner_comm and zk_endpoint become \"other\"")
+	numberFlag(fs, &s.limits.OwnerComms, "max-owner-comms", metrics.DefaultOwnerComms, 1, math.MaxInt32, "want a number, 1 or more",
+		"distinct owner_comm label values; more are folded into \"other\"")
+	numberFlag(fs, &s.limits.ZKEndpoints, "max-zk-endpoints", metrics.DefaultZKEndpoints, 1, math.MaxInt32, "want a number, 1 or more",
+		"distinct zk_endpoint label values; more are folded into \"other\"")
+	numberFlag(fs, &s.limits.Series, "max-series", metrics.DefaultSeries, 1, math.MaxInt32, "want a number, 1 or more",
+		"rstwatch_resets_total series; past it owner_comm and zk_endpoint become \"other\"")
 	fs.StringVar(&s.readyFile, "ready-file", "", "create this `file` once the programs are attached and /metrics is served")
 }
 
@@ -59,110 +74,105 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		f traceFlags
 		s serveFlags
 	)
-	fs := newFlags("serve", "rstwatch serve: count every TCP reset in the kernel, always on, and serve the counts\nto Prometheus. Stops cleanly on SIGTERM; reloads nothing. Needs root, or CAP_BPF,\nCAP_PERFMON and CAP_DAC_READ_SEARCH (see deploy/systemd/rstwatch.service).", serveExamples, stderr)
-	s.register(fs)
-	f.register(fs)
-	if err := parse(fs, args); err != nil {
+	c := newCommand("serve", serveAbout, serveExamples, stdout)
+	s.register(c.FlagSet)
+	f.register(c.FlagSet)
+	if err := c.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return &exitError{2, fmt.Errorf("serve takes no arguments, got %q", fs.Args())}
-	}
-	if s.logFormat != "text" && s.logFormat != "json" {
-		return &exitError{2, fmt.Errorf("--log-format %q: want text or json", s.logFormat)}
-	}
-	if f.zk.interval <= 0 {
-		return &exitError{2, fmt.Errorf("--zk-probe-interval must be positive")}
-	}
-	s.probeInterval = f.zk.interval
-	maxSize, err := parseSize(s.eventsMax)
-	if err != nil {
-		return &exitError{2, fmt.Errorf("--events-file-max-size: %w", err)}
+	if err := c.noArgs(); err != nil {
+		return err
 	}
 	cfg, err := f.tracerConfig()
 	if err != nil {
-		return &exitError{2, err}
+		return err
 	}
+	s.probeInterval = f.zk.interval
 	cfg.Aggregate, cfg.NoEvents = true, s.eventsFile == ""
-
 	log := newLogger(stderr, f.debug, s.logFormat)
-	zs, err := f.zk.setup(ctx, log)
-	if err != nil {
-		return &exitError{2, err}
+
+	// Setup, in the order an operator fixes things: privileges, BTF and
+	// tracefs, the listening address (a busy port is the likeliest
+	// mistake), the events file, then ZooKeeper (its ports go into the
+	// kernel's aggregation key) and loading.
+	if err := tracer.Preflight(); err != nil {
+		return log.setupFailed(err, f.debug, stderr)
 	}
-	cfg.ZKPorts = zs.ports
-	// Listen before loading anything: a busy port is the likeliest mistake.
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
-		return &exitError{1, fmt.Errorf("--metrics-addr: %w", err)}
+		return log.setupFailed(fmt.Errorf("--metrics-addr %s: %w", s.addr, unwrapOp(err)), f.debug, stderr)
 	}
 	defer ln.Close()
-
+	var events *output.RotatingFile
+	if s.eventsFile != "" {
+		events, err = output.OpenRotating(s.eventsFile, int64(s.eventsMax))
+		if err != nil {
+			return log.setupFailed(fmt.Errorf("--events-file: %w", err), f.debug, stderr)
+		}
+		defer events.Close()
+	}
 	var statsOn atomic.Bool
 	if s.bpfStats {
 		c, err := tracer.EnableStats()
 		if err != nil {
-			return &exitError{1, fmt.Errorf("--bpf-stats: %w (it needs CAP_SYS_ADMIN; or set kernel.bpf_stats_enabled=1 yourself)", err)}
+			return log.setupFailed(fmt.Errorf("--bpf-stats: %w (it needs CAP_SYS_ADMIN; or set kernel.bpf_stats_enabled=1 yourself)", err), f.debug, stderr)
 		}
 		defer c.Close()
 		statsOn.Store(true)
 	}
+	zs, err := f.zk.setup(ctx, log.Logger)
+	if err != nil {
+		return log.setupFailed(usageError("%v", err), f.debug, stderr)
+	}
+	cfg.ZKPorts = zs.ports
+	t, err := tracer.Open(withLogger(cfg, log.Logger))
+	if err != nil {
+		return log.setupFailed(err, f.debug, stderr)
+	}
+	defer closeTracer(t, log.Logger)
+	log.setupDone()
+	for _, d := range t.Degraded() {
+		log.Warn("reduced attribution on this kernel", "detail", d)
+	}
 
-	sv := &server{s: s, ln: ln, log: log, zk: zkOf(zs.zk), statsOn: &statsOn}
-	if s.eventsFile == "" {
-		t, err := tracer.Open(withLogger(cfg, log))
-		if err != nil {
-			return setupFailure(err, f.debug, stderr)
-		}
-		defer func() {
-			at := time.Now()
-			t.Close()
-			log.Debug("detached the programs", "took", time.Since(at))
-		}()
-		for _, d := range t.Degraded() {
-			log.Warn("reduced attribution on this kernel", "detail", d)
-		}
+	sv := &server{s: s, ln: ln, log: log.Logger, zk: zkOf(zs.zk), statsOn: &statsOn}
+	if events == nil {
 		return sv.run(ctx, t, nil)
 	}
-
-	ev, err := output.OpenRotating(s.eventsFile, int64(maxSize))
-	if err != nil {
-		return &exitError{1, err}
-	}
-	defer ev.Close()
-	// The pipeline gets its own context: it closes the tracer when it
-	// returns, which must wait until /metrics has stopped reading it.
-	pctx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopPipeline()
-	ready := make(chan *tracer.Tracer, 1)
-	done := make(chan error, 1)
+	// The events stream runs beside /metrics over the same tracer, which
+	// outlives both: it is closed (deferred above) after they stopped.
+	pctx, stopEvents := context.WithCancel(ctx)
+	defer stopEvents()
+	p := &background{done: make(chan struct{})}
 	go func() {
-		_, err := pipeline.Run(pctx, pipeline.Options{
-			Tracer: cfg, Sinks: []output.Sink{output.NewJSON(ev)},
-			Enricher: zs.enricher, Skip: zs.skip, ProcRoot: "/proc", Log: log,
-			Ready: func(t *tracer.Tracer) { ready <- t },
+		defer close(p.done)
+		_, p.err = pipeline.Run(pctx, t, pipeline.Options{
+			Sinks:    []output.Sink{output.NewJSON(events)},
+			Enricher: zs.enricher, Skip: zs.skip, ProcRoot: procRoot, Log: log.Logger,
 		})
-		done <- err
 	}()
-	select {
-	case t := <-ready:
-		err := sv.run(ctx, t, done)
-		stopPipeline()
-		if perr := <-done; perr != nil && err == nil {
-			err = fmt.Errorf("writing events: %w", perr)
-		}
-		return err
-	case err := <-done:
-		if err == nil {
-			err = errors.New("the trace stopped before it started")
-		}
-		return setupFailure(err, f.debug, stderr)
+	err = sv.run(ctx, t, p)
+	stopEvents()
+	<-p.done
+	if p.err != nil && err == nil {
+		err = fmt.Errorf("writing events: %w", p.err)
 	}
+	return err
 }
 
-func withLogger(cfg tracer.Config, log *slog.Logger) tracer.Config {
-	cfg.Logger = log
-	return cfg
+// background is a goroutine's end and error.
+type background struct {
+	done chan struct{}
+	err  error
+}
+
+// unwrapOp drops net.OpError's repetition of the address.
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
 }
 
 type server struct {
@@ -175,7 +185,7 @@ type server struct {
 
 // run serves /metrics over t until ctx ends (or the event pipeline stops),
 // then stops serving before the caller closes t.
-func (sv *server) run(ctx context.Context, t *tracer.Tracer, pipelineDone <-chan error) error {
+func (sv *server) run(ctx context.Context, t *tracer.Tracer, events *background) error {
 	coll := metrics.NewCollector(t, metrics.Options{
 		Limits: sv.s.limits, ZK: sv.zk, SelfPID: uint32(os.Getpid()), Log: sv.log,
 		StatsEnabled: sv.statsOn.Load,
@@ -211,8 +221,8 @@ func (sv *server) run(ctx context.Context, t *tracer.Tracer, pipelineDone <-chan
 		sv.log.Info("stopping", "cause", context.Cause(ctx))
 	case err = <-served:
 		err = fmt.Errorf("serving metrics: %w", err)
-	case perr := <-pipelineDone:
-		err = fmt.Errorf("the event stream stopped: %v", perr)
+	case <-eventsDone(events):
+		err = fmt.Errorf("the event stream stopped: %v", events.err)
 	}
 	stopAt := time.Now()
 	health.Set(false)
@@ -225,6 +235,13 @@ func (sv *server) run(ctx context.Context, t *tracer.Tracer, pipelineDone <-chan
 	coll.Detach()
 	sv.log.Debug("stopped serving", "after", time.Since(stopAt))
 	return err
+}
+
+func eventsDone(b *background) <-chan struct{} {
+	if b == nil {
+		return nil
+	}
+	return b.done
 }
 
 // zkOf keeps a nil *zk.Enricher from becoming a non-nil interface.

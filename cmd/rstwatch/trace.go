@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"os"
 	"runtime/pprof"
 	"strconv"
@@ -17,19 +19,27 @@ import (
 	"github.com/rstwatch/rstwatch/tracer"
 )
 
+const traceAbout = `rstwatch trace: stream every TCP reset this host sends or receives, with the owning
+process and the kernel's reason; print a summary at the end. Needs root (or the
+capabilities that 'rstwatch doctor' names).`
+
 const traceExamples = `  sudo rstwatch                                   every reset, as a table, until Ctrl-C
   sudo rstwatch trace --output json --duration 1m > resets.jsonl
   sudo rstwatch trace --port 2181 --count 100     resets to or from port 2181
   sudo rstwatch trace --zk-port 2181              …with ZooKeeper versions and verdicts
   sudo rstwatch trace --pid 4211                  resets owned or emitted by process 4211
+  sudo rstwatch trace --netns blue                resets in the namespace 'ip netns add blue' made
 `
+
+// procRoot is where the flags look up processes and namespaces.
+const procRoot = "/proc"
 
 // traceFlags are the flags trace shares with serve.
 type traceFlags struct {
 	ports    []string
 	pid      uint32
 	netns    uint32
-	ringSize string
+	ringSize int
 	owners   int
 	debug    bool
 	zk       zkFlags
@@ -37,32 +47,54 @@ type traceFlags struct {
 
 func (f *traceFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.ports, "port", nil, "only resets whose local or remote port is `P` (repeatable or comma list; filtered in the kernel)")
-	fs.Uint32Var(&f.pid, "pid", 0, "only resets whose socket owner or current task is process `PID` (filtered in the kernel)")
-	fs.Uint32Var(&f.netns, "netns", 0, "only resets in the network namespace with this `inode` (ls -L -i /proc/PID/ns/net)")
-	fs.StringVar(&f.ringSize, "ring-buffer-size", "8M", "kernel ring buffer `size` (power of two: 256K, 8M, 64M)")
-	fs.IntVar(&f.owners, "owner-table-size", tracer.DefaultOwnerTableSize, "sockets (and closed connections) whose owners the kernel remembers; a full table is counted and reported")
+	fs.Var(&value[uint32]{p: &f.pid, typ: "PID", show: uintString[uint32], parse: func(s string) (uint32, error) { return parsePID(procRoot, s) }},
+		"pid", "only resets whose socket owner or current task is process `PID` (filtered in the kernel)")
+	fs.Var(&value[uint32]{p: &f.netns, typ: "netns", show: uintString[uint32], parse: func(s string) (uint32, error) { return parseNetNS(procRoot, s) }},
+		"netns", "only resets in this network `namespace`: its inode (ls -Li /proc/PID/ns/net), an 'ip netns' name, or a path")
+	sizeFlag(fs, &f.ringSize, "ring-buffer-size", "8M", ringBufferSize, "kernel ring buffer `size`, a power of two (256K, 8M, 64M)")
+	numberFlag(fs, &f.owners, "owner-table-size", tracer.DefaultOwnerTableSize, 1, math.MaxInt32,
+		"want a number of sockets from 1 to 2147483647", "sockets (and closed connections) whose owners the kernel remembers; a full table is counted and reported")
 	fs.BoolVar(&f.debug, "debug", false, "log debug detail, including the kernel verifier's log on load failures")
 	f.zk.register(fs)
 }
 
+// tracerConfig checks what the flag types could not and returns the
+// tracer's configuration; every error is a usage error.
 func (f *traceFlags) tracerConfig() (tracer.Config, error) {
 	var cfg tracer.Config
 	ports, err := parsePorts(f.ports)
 	if err != nil {
+		return cfg, usageError("--port %v", err)
+	}
+	if len(ports) == 0 && len(f.ports) > 0 {
+		return cfg, usageError("--port %q: no port given", strings.Join(f.ports, ","))
+	}
+	if err := f.zk.check(); err != nil {
 		return cfg, err
 	}
-	size, err := parseSize(f.ringSize)
-	if err != nil {
-		return cfg, fmt.Errorf("--ring-buffer-size: %w", err)
-	}
-	if f.owners < 1 {
-		return cfg, fmt.Errorf("--owner-table-size must be at least 1")
-	}
-	cfg.Ports, cfg.PID, cfg.NetNS, cfg.RingBufferSize, cfg.OwnerTableSize = ports, f.pid, f.netns, size, f.owners
+	cfg.Ports, cfg.PID, cfg.NetNS, cfg.RingBufferSize, cfg.OwnerTableSize = ports, f.pid, f.netns, f.ringSize, f.owners
 	return cfg, nil
 }
 
-func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// check finds usage errors in the ZooKeeper flags before anything is
+// discovered or probed (zkFlags.setup parses them again, later).
+func (z *zkFlags) check() error {
+	if _, err := parsePorts(z.ports); err != nil {
+		return usageError("--zk-port %v", err)
+	}
+	for _, s := range z.servers {
+		if _, err := portOf(s); err != nil {
+			return usageError("--zk %s: want host:port of a ZooKeeper server's client port, such as 10.0.0.5:2181", quoteIfOdd(s))
+		}
+	}
+	// Below 100ms probes would come close to a load test of the server.
+	if z.interval < 100*time.Millisecond {
+		return usageError("--zk-probe-interval %v: want 100ms or more (such as 10s)", z.interval)
+	}
+	return nil
+}
+
+func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top bool) error {
 	var (
 		f         traceFlags
 		format    string
@@ -71,67 +103,94 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		readyFile string
 		profile   string
 	)
-	fs := newFlags("trace", "rstwatch trace: stream every TCP reset this host sends or receives, with the owning\nprocess and the kernel's reason; print a summary at the end. Needs root.", traceExamples, stderr)
-	fs.StringVarP(&format, "output", "o", "table", "output `format`: table or json (one JSON object per line)")
-	fs.DurationVar(&duration, "duration", 0, "stop after this long (e.g. 30s, 5m); default: until Ctrl-C/SIGTERM")
-	fs.Uint64Var(&count, "count", 0, "stop after `N` resets")
-	f.register(fs)
-	fs.StringVar(&readyFile, "ready-file", "", "create this `file` once the programs are attached (for scripts and tests)")
-	fs.StringVar(&profile, "cpuprofile", "", "write a Go CPU profile of rstwatch itself to this `file`")
-	fs.MarkHidden("cpuprofile")
-	if err := parse(fs, args); err != nil {
+	c := newCommand("trace", traceAbout, traceExamples, stdout)
+	c.top = top
+	choiceFlag(c.FlagSet, &format, "output", "o", "table", []string{"table", "json"}, "output `format`: table or json (one JSON object per line)")
+	durationFlag(c.FlagSet, &duration, "duration", 0, time.Millisecond,
+		"want a positive duration such as 30s or 5m (leave it out to trace until Ctrl-C)", "stop after this long (e.g. 30s, 5m); default: until Ctrl-C/SIGTERM")
+	numberFlag(c.FlagSet, &count, "count", 0, 1, math.MaxUint64, "want a number of resets, 1 or more (leave it out for no limit)", "stop after `N` resets")
+	f.register(c.FlagSet)
+	c.StringVar(&readyFile, "ready-file", "", "create this `file` once the programs are attached (for scripts and tests)")
+	c.StringVar(&profile, "cpuprofile", "", "write a Go CPU profile of rstwatch itself to this `file`")
+	c.MarkHidden("cpuprofile")
+	if err := c.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return &exitError{2, fmt.Errorf("trace takes no arguments, got %q", fs.Args())}
-	}
-	var sink output.Sink
-	switch format {
-	case "table":
-		sink = output.NewTable(stdout)
-	case "json":
-		sink = output.NewJSON(stdout)
-	default:
-		return &exitError{2, fmt.Errorf("--output %q: want table or json", format)}
+	if err := c.noArgs(); err != nil {
+		return err
 	}
 	cfg, err := f.tracerConfig()
 	if err != nil {
-		return &exitError{2, err}
+		return err
+	}
+	var sink output.Sink = output.NewTable(stdout)
+	if format == "json" {
+		sink = output.NewJSON(stdout)
 	}
 	log := newLogger(stderr, f.debug, "text")
 	if profile != "" {
 		stop, err := startProfile(profile)
 		if err != nil {
-			return &exitError{2, err}
+			return usageError("%v", err)
 		}
 		defer stop()
 	}
-	zkSetup, err := f.zk.setup(ctx, log)
-	if err != nil {
-		return &exitError{2, err}
+
+	// Setup, in the order an operator fixes things: privileges, BTF and
+	// tracefs first, then what the ZooKeeper flags name or the host runs
+	// (its ports go into the kernel's configuration), then loading.
+	if err := tracer.Preflight(); err != nil {
+		return log.setupFailed(err, f.debug, stderr)
 	}
-	zkSetup.start(ctx, f.zk.interval)
-	_, err = pipeline.Run(ctx, pipeline.Options{
-		Tracer:   cfg,
+	zs, err := f.zk.setup(ctx, log.Logger)
+	if err != nil {
+		return log.setupFailed(usageError("%v", err), f.debug, stderr)
+	}
+	cfg.ZKPorts = zs.ports
+	t, err := tracer.Open(withLogger(cfg, log.Logger))
+	if err != nil {
+		return log.setupFailed(err, f.debug, stderr)
+	}
+	defer closeTracer(t, log.Logger)
+	log.setupDone()
+	for _, d := range t.Degraded() {
+		log.Warn("reduced attribution on this kernel", "detail", d)
+	}
+	if readyFile != "" {
+		if err := os.WriteFile(readyFile, []byte("ready\n"), 0o644); err != nil {
+			log.Warn("writing the ready file failed", "error", err)
+		}
+	}
+
+	zs.start(ctx, f.zk.interval)
+	// Said on stderr once, so that a quiet host's empty screen is not
+	// taken for a hang (as tcpdump says "listening on").
+	log.Info("tracing TCP resets; Ctrl-C stops and prints a summary")
+	_, err = pipeline.Run(ctx, t, pipeline.Options{
 		Duration: duration,
 		Count:    count,
 		Sinks:    []output.Sink{sink},
-		Enricher: zkSetup.enricher,
-		Skip:     zkSetup.skip,
-		ProcRoot: "/proc",
-		Log:      log,
-		Ready: func(*tracer.Tracer) {
-			if readyFile != "" {
-				if err := os.WriteFile(readyFile, []byte("ready\n"), 0o644); err != nil {
-					log.Warn("writing the ready file failed", "error", err)
-				}
-			}
-		},
+		Enricher: zs.enricher,
+		Skip:     zs.skip,
+		ProcRoot: procRoot,
+		Log:      log.Logger,
 	})
-	if err != nil {
-		return setupFailure(err, f.debug, stderr)
+	return err
+}
+
+func withLogger(cfg tracer.Config, log *slog.Logger) tracer.Config {
+	cfg.Logger = log
+	return cfg
+}
+
+// closeTracer detaches the programs; it is deferred right after Open, so
+// every exit path runs it.
+func closeTracer(t *tracer.Tracer, log *slog.Logger) {
+	at := time.Now()
+	if err := t.Close(); err != nil {
+		log.Warn("detaching the programs", "error", err)
 	}
-	return nil
+	log.Debug("detached the programs", "took", time.Since(at))
 }
 
 func startProfile(path string) (stop func(), err error) {
@@ -156,29 +215,10 @@ func parsePorts(list []string) ([]uint16, error) {
 			}
 			n, err := strconv.ParseUint(p, 10, 16)
 			if err != nil || n == 0 {
-				return nil, fmt.Errorf("port %q: want a number from 1 to 65535", p)
+				return nil, fmt.Errorf("%s: want a port number from 1 to 65535", quoteIfOdd(p))
 			}
 			ports = append(ports, uint16(n))
 		}
 	}
 	return ports, nil
-}
-
-// parseSize reads 4096, 256K, 8M, 1G (binary multiples).
-func parseSize(s string) (int, error) {
-	mult := 1
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B"), "I")
-	switch {
-	case strings.HasSuffix(t, "K"):
-		mult, t = 1<<10, strings.TrimSuffix(t, "K")
-	case strings.HasSuffix(t, "M"):
-		mult, t = 1<<20, strings.TrimSuffix(t, "M")
-	case strings.HasSuffix(t, "G"):
-		mult, t = 1<<30, strings.TrimSuffix(t, "G")
-	}
-	n, err := strconv.Atoi(t)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("size %q: want bytes or a number with K, M or G", s)
-	}
-	return n * mult, nil
 }

@@ -117,17 +117,32 @@ const zkProbeExamples = `  rstwatch zk probe 127.0.0.1:2181
   rstwatch zk probe --admin-port 8080 zk1:2181   fall back to the AdminServer for refused words
 `
 
+const zkAbout = `rstwatch zk: ZooKeeper tools that need no privileges.
+
+Subcommands:
+  rstwatch zk probe [flags] host:port…   ask ZooKeeper servers their version, mode and
+                                         connections with read-only four-letter words
+
+Run 'rstwatch zk probe --help' for its flags.
+`
+
+// runZK dispatches the zk subcommands.
 func runZK(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "probe" {
-		fmt.Fprintln(stderr, "usage: rstwatch zk probe [--output json] host:port…")
-		return &exitError{2, fmt.Errorf("zk: want the probe subcommand")}
+	switch {
+	case len(args) == 0:
+		return usageError("zk needs a subcommand: probe; 'rstwatch zk --help' says more")
+	case args[0] == "--help" || args[0] == "-h" || args[0] == "help":
+		fmt.Fprint(stdout, zkAbout)
+		return nil
+	case args[0] != "probe":
+		return usageError("zk %s: no such subcommand; the only one is probe ('rstwatch zk --help')", quoteIfOdd(args[0]))
 	}
 	var (
 		format    string
 		adminPort int
 		timeout   time.Duration
 	)
-	fs := newFlags("zk probe", "rstwatch zk probe: ask ZooKeeper servers, with read-only four-letter words (exactly four bytes,\nno newline), their version, mode and connections, which words they allow, and whether their version\nalone implies ZOOKEEPER-1702. Exit status 1 if any server is unreachable. Needs no privileges.", zkProbeExamples, stderr)
+	fs := newFlags("zk probe", "rstwatch zk probe: ask ZooKeeper servers, with read-only four-letter words (exactly four bytes,\nno newline), their version, mode and connections, which words they allow, and whether their version\nalone implies ZOOKEEPER-1702. Exit status 1 if any server is unreachable. Needs no privileges.", zkProbeExamples, stdout)
 	fs.StringVarP(&format, "output", "o", "table", "output `format`: table or json")
 	fs.IntVar(&adminPort, "admin-port", 0, "AdminServer `port` for words the whitelist refuses (0: 8080, negative: no fallback)")
 	fs.DurationVar(&timeout, "timeout", 10*time.Second, "give up on the whole probe after this long")

@@ -1,10 +1,15 @@
-// Package pipeline runs a trace: kernel → ring buffer → tracer → enrichment
-// (owner fallback, ZooKeeper) → output sinks, and the closing summary.
+// Package pipeline runs a trace: an event source (the tracer's ring-buffer
+// reader) → enrichment (owner fallback, ZooKeeper) → output sinks, and the
+// closing summary.
 //
-// The ring-buffer reader hands events over in batches to one processing
-// goroutine, so that enrichment which may wait (a ZooKeeper probe on a cold
-// cache) never stalls the reader; if processing falls behind for long, the
-// kernel's ring buffer fills and the drops are counted and reported.
+// The source hands events over in batches to one processing goroutine, so
+// that enrichment which may wait (a ZooKeeper probe on a cold cache) never
+// stalls the reader; if processing falls behind for long, the kernel's ring
+// buffer fills and the drops are counted and reported.
+//
+// The pipeline does not open or close the tracer: its caller does, so that
+// setup errors come before anything else and the tracer can outlive the
+// pipeline (serve's /metrics reads it until the very end).
 package pipeline
 
 import (
@@ -19,6 +24,16 @@ import (
 	"github.com/rstwatch/rstwatch/internal/procfs"
 	"github.com/rstwatch/rstwatch/tracer"
 )
+
+// Source is where events come from: *tracer.Tracer, opened by the caller.
+type Source interface {
+	// Run delivers events to cb until ctx is done, then drains what is
+	// left and returns.
+	Run(ctx context.Context, cb tracer.Callbacks) error
+	// Stats and Missed are read once, for the summary.
+	Stats() (tracer.Stats, error)
+	Missed() (uint64, error)
+}
 
 // Enricher adds what is known beyond the kernel's record, e.g. ZooKeeper.
 // It is called from the processing goroutine only.
@@ -35,7 +50,6 @@ type ConnectObserver interface {
 
 // Options configure one trace.
 type Options struct {
-	Tracer   tracer.Config
 	Duration time.Duration // 0: until ctx is done
 	Count    uint64        // 0: no limit; else stop after this many events
 	Sinks    []output.Sink
@@ -46,9 +60,7 @@ type Options struct {
 	// ProcRoot is where /proc is, for owners of sockets that predate the
 	// trace; "" turns the fallback off.
 	ProcRoot string
-	// Ready is called once the programs are attached.
-	Ready func(t *tracer.Tracer)
-	Log   *slog.Logger
+	Log      *slog.Logger
 }
 
 const batchSize = 256
@@ -65,28 +77,16 @@ type message struct {
 	lost  uint64
 }
 
-// Run traces until ctx is done, the duration passes or the count is
-// reached, then flushes the sinks and writes the summary to them.
-func Run(ctx context.Context, o Options) (*output.Summary, error) {
+// Run reads src until ctx is done, the duration passes, the count is
+// reached or a sink fails, then flushes the sinks and writes the summary to
+// them. A sink's failure is returned after the summary was attempted.
+func Run(ctx context.Context, src Source, o Options) (*output.Summary, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	o.Tracer.Logger = o.Log
-	t, err := tracer.Open(o.Tracer)
-	if err != nil {
-		return nil, err
-	}
-	defer t.Close()
-	for _, d := range t.Degraded() {
-		o.Log.Warn("reduced attribution on this kernel", "detail", d)
-	}
-
 	var procs *procfs.Sockets
 	if o.ProcRoot != "" {
 		procs = procfs.NewSockets(o.ProcRoot)
-	}
-	if o.Ready != nil {
-		o.Ready(t)
 	}
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -109,7 +109,7 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(msgs)
-		readErr <- t.Run(runCtx, tracer.Callbacks{
+		readErr <- src.Run(runCtx, tracer.Callbacks{
 			Event: func(e *event.Event) {
 				if cur == nil {
 					cur = (*free.Get().(*[]item))[:0]
@@ -133,8 +133,7 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 	write := func(f func(output.Sink) error) {
 		for _, s := range o.Sinks {
 			if err := f(s); err != nil && sinkErr == nil {
-				sinkErr = err
-				o.Log.Error("writing output failed; stopping", "error", err)
+				sinkErr = err // returned: the caller says it, once
 				stop()
 			}
 		}
@@ -150,7 +149,9 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 			if e.Owner != nil {
 				e.Owner = &it.owner
 			}
-			if o.Count > 0 && sum.Total >= o.Count {
+			// Past the count or a failed sink, the rest is drained
+			// unwritten: the source stops at its next pass.
+			if o.Count > 0 && sum.Total >= o.Count || sinkErr != nil {
 				break
 			}
 			if o.Skip != nil && o.Skip(e) {
@@ -175,7 +176,7 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 			b := m.batch[:0]
 			free.Put(&b)
 		}
-		if len(msgs) == 0 {
+		if len(msgs) == 0 && sinkErr == nil {
 			write(output.Sink.Flush)
 		}
 	}
@@ -184,7 +185,7 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 	}
 
 	sum.End = time.Now()
-	if st, err := t.Stats(); err == nil {
+	if st, err := src.Stats(); err == nil {
 		sum.Seen, sum.Filtered, sum.OwnerTableFull = st.Seen, st.Filtered, st.OwnerFull
 		if st.Lost > sum.Lost {
 			sum.Lost = st.Lost
@@ -192,12 +193,14 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 	} else {
 		o.Log.Warn("reading the kernel counters failed", "error", err)
 	}
-	if n, err := t.Missed(); err == nil {
+	if n, err := src.Missed(); err == nil {
 		sum.KernelMissed = n
 	} else {
 		o.Log.Warn("reading the programs' missed runs failed", "error", err)
 	}
-	write(func(s output.Sink) error { return s.Summary(sum) })
+	if sinkErr == nil {
+		write(func(s output.Sink) error { return s.Summary(sum) })
+	}
 	if sinkErr != nil {
 		return sum, fmt.Errorf("writing output: %w", sinkErr)
 	}

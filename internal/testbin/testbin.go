@@ -18,12 +18,25 @@ var (
 	err  error
 )
 
-// Rstwatch returns the path of a freshly built rstwatch binary.
+// Rstwatch returns the path of a freshly built rstwatch binary, or of
+// $RSTWATCH_TEST_BIN when set: `make test` builds it as the user before the
+// tests run as root, so that root never builds into the user's caches.
 func Rstwatch(t testing.TB) string {
 	t.Helper()
 	once.Do(func() {
+		if b := os.Getenv("RSTWATCH_TEST_BIN"); b != "" {
+			if _, err = os.Stat(b); err != nil {
+				err = fmt.Errorf("RSTWATCH_TEST_BIN: %w", err)
+			}
+			bin = b
+			return
+		}
 		dir, err = os.MkdirTemp("", "rstwatch-test-bin-")
 		if err != nil {
+			return
+		}
+		// Tests run the binary as other users too (setpriv).
+		if err = os.Chmod(dir, 0o755); err != nil {
 			return
 		}
 		bin = filepath.Join(dir, "rstwatch")
