@@ -111,6 +111,7 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &exitError{2, err}
 	}
 	zkSetup.start(ctx, f.zk.interval)
+	cfg.ZKPorts = zkSetup.ports // connect notices for the ZooKeeper enricher
 	_, err = pipeline.Run(ctx, pipeline.Options{
 		Tracer:   cfg,
 		Duration: duration,
