@@ -51,13 +51,15 @@ type zkSetup struct {
 	ports []uint16 // every ZooKeeper client port known, for the kernel's aggregation key and connect notices
 }
 
-// zkEnricher adapts *diagnose.Enricher to pipeline.Enricher and
-// pipeline.ConnectObserver.
+// zkEnricher adapts *diagnose.Enricher to pipeline.Enricher,
+// pipeline.Previewer and pipeline.ConnectObserver.
 type zkEnricher struct{ e *diagnose.Enricher }
 
 func (z zkEnricher) Enrich(ctx context.Context, ev *event.Event) { z.e.Enrich(ctx, ev) }
 
 func (z zkEnricher) Connected(c *event.Connect) { z.e.Connected(c) }
+
+func (z zkEnricher) Preview(batch []*event.Event) { z.e.Preview(batch) }
 
 // check validates the flags alone: a usage error, before anything is
 // discovered, probed or loaded.
@@ -111,6 +113,7 @@ func (z *zkFlags) setup(ctx context.Context, log *slog.Logger) (zkSetup, error) 
 		Discovered:  found,
 		Prober:      diagnose.NewProber(diagnose.ProberConfig{MinInterval: minInterval}),
 		Scanner:     scan,
+		Log:         log,
 	})
 	if err != nil {
 		return s, err

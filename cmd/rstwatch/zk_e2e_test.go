@@ -17,9 +17,10 @@ import (
 )
 
 type zkLine struct {
-	Type      string `json:"type"`
-	Direction string `json:"direction"`
-	Reason    string `json:"reason"`
+	Type      string  `json:"type"`
+	Direction string  `json:"direction"`
+	Reason    string  `json:"reason"`
+	State     *string `json:"state"`
 	Local     struct {
 		Port int `json:"port"`
 	} `json:"local"`
@@ -27,7 +28,10 @@ type zkLine struct {
 		Port int `json:"port"`
 	} `json:"remote"`
 	Owner *struct {
-		PID int `json:"pid"`
+		PID    int    `json:"pid"`
+		Comm   string `json:"comm"`
+		Alive  bool   `json:"alive"`
+		Source string `json:"source"`
 	} `json:"owner"`
 	ZK *struct {
 		Endpoint      string  `json:"endpoint"`

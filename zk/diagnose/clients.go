@@ -28,7 +28,7 @@ const (
 	pairWindow = 2 * time.Second
 	maxConns   = 1 << 16
 	maxProcs   = 4096
-	maxSends   = 4096
+	maxRows    = 4096
 	// rstwatchTTL: how long "pid N is (not) an rstwatch" is trusted.
 	rstwatchTTL = 10 * time.Second
 	// sessionDelay: a new connection's session is listed by the server
@@ -57,7 +57,13 @@ type procRecord struct {
 	seen      time.Time
 }
 
-type sentRow struct {
+// rowKey is one row of a reset: its direction and this end's tuple.
+type rowKey struct {
+	dir           event.Direction
+	local, remote netip.AddrPort
+}
+
+type seenRow struct {
 	at     time.Time
 	reason string
 	state  string
@@ -78,7 +84,7 @@ type clients struct {
 	mu      sync.Mutex
 	conns   map[connKey]*connRecord
 	procs   map[uint32]*procRecord
-	sends   map[connKey]sentRow
+	rows    map[rowKey]seenRow // recent rows, to pair both ends of one reset
 	foreign map[connKey]time.Time // connections of other rstwatch processes
 	self    map[uint32]selfCheck
 
@@ -95,7 +101,7 @@ func newClients(scan *hostscan.Scanner, now func() time.Time) *clients {
 	return &clients{
 		scan: scan, now: now,
 		conns: map[connKey]*connRecord{}, procs: map[uint32]*procRecord{},
-		sends: map[connKey]sentRow{}, foreign: map[connKey]time.Time{}, self: map[uint32]selfCheck{},
+		rows: map[rowKey]seenRow{}, foreign: map[connKey]time.Time{}, self: map[uint32]selfCheck{},
 		jobs: make(chan connectJob, jobQueue),
 	}
 }
@@ -227,34 +233,44 @@ func (cl *clients) process(pid uint32, comm string) Client {
 	}
 }
 
-// sent remembers a sending row, for the receiving row of the same reset.
-func (cl *clients) sent(local, remote netip.AddrPort, at time.Time, reason, state string, owner *event.Owner) {
+// record remembers a row, so that the other row of the same reset (seen
+// on this host, in either order) can be paired with it.
+func (cl *clients) record(ev *event.Event) {
 	var o *event.Owner
-	if owner != nil {
-		cp := *owner
+	if ev.Owner != nil {
+		cp := *ev.Owner
 		o = &cp
 	}
+	at := ev.Time
+	if at.IsZero() {
+		at = cl.now()
+	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	if len(cl.sends) >= maxSends {
+	if len(cl.rows) >= maxRows {
 		cl.pruneLocked(at)
 	}
-	cl.sends[connKey{local, remote}] = sentRow{at: at, reason: reason, state: state, owner: o}
+	cl.rows[rowKey{ev.Direction, unmap(ev.Local), unmap(ev.Remote)}] = seenRow{at: at, reason: ev.Reason, state: ev.State, owner: o}
 }
 
-// sender returns the sending row of the reset that (local, remote)
-// received at, when it was seen on this host.
-func (cl *clients) sender(local, remote netip.AddrPort, at time.Time) *Peer {
+// other returns the other row of the reset that (dir, local, remote) saw
+// at: the sending row for a receiving one and the other way round, when
+// it was seen on this host.
+func (cl *clients) other(dir event.Direction, local, remote netip.AddrPort, at time.Time) (seenRow, bool) {
+	od := event.Send
+	if dir == event.Send {
+		od = event.Receive
+	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	s, ok := cl.sends[connKey{remote, local}]
+	r, ok := cl.rows[rowKey{od, remote, local}]
 	if !ok {
-		return nil
+		return seenRow{}, false
 	}
-	if d := at.Sub(s.at); d > pairWindow || d < -pairWindow {
-		return nil
+	if d := at.Sub(r.at); d > pairWindow || d < -pairWindow {
+		return seenRow{}, false
 	}
-	return &Peer{Local: remote, Reason: s.reason, State: s.state, Owner: s.owner}
+	return r, true
 }
 
 func (cl *clients) pruneLocked(now time.Time) {
@@ -274,13 +290,13 @@ func (cl *clients) pruneLocked(now time.Time) {
 	if len(cl.procs) >= maxProcs {
 		clear(cl.procs)
 	}
-	for k, s := range cl.sends {
-		if now.Sub(s.at) > pairWindow {
-			delete(cl.sends, k)
+	for k, r := range cl.rows {
+		if now.Sub(r.at) > pairWindow {
+			delete(cl.rows, k)
 		}
 	}
-	if len(cl.sends) >= maxSends {
-		clear(cl.sends)
+	if len(cl.rows) >= maxRows {
+		clear(cl.rows)
 	}
 	for k, at := range cl.foreign {
 		if now.Sub(at) > connRetention {
@@ -315,11 +331,7 @@ func (cl *clients) isRstwatch(ev *event.Event) bool {
 		yes = yes || cl.rstwatchPID(c.clientPID, c.clientComm)
 	}
 	if o := ev.Owner; !yes && o != nil && o.Source != event.OwnerListener {
-		comm := ""
-		if !o.Alive {
-			comm = o.Comm
-		}
-		yes = cl.rstwatchPID(o.PID, comm)
+		yes = cl.rstwatchPID(o.PID, o.Comm)
 	}
 	if yes {
 		cl.mu.Lock()
@@ -330,9 +342,9 @@ func (cl *clients) isRstwatch(ev *event.Event) bool {
 }
 
 // rstwatchPID reports whether pid runs an rstwatch binary (its executable's
-// Go build information names rstwatch's module). When the process is gone
-// and comm is given, a process named "rstwatch" is taken for one: a
-// short-lived `rstwatch zk probe` may exit before its resets are read.
+// Go build information says it is rstwatch's command). When the process is
+// gone, a process named "rstwatch" (comm) is taken for one: a short-lived
+// `rstwatch zk probe` may exit before its resets are read.
 func (cl *clients) rstwatchPID(pid uint32, comm string) bool {
 	now := cl.now()
 	cl.mu.Lock()
@@ -379,4 +391,21 @@ func (e *Enricher) endpointOf(local, remote netip.AddrPort) (endpoint netip.Addr
 		return remote, RoleClient, wire.Target{Client: remote.String()}, 0, true
 	}
 	return netip.AddrPort{}, "", wire.Target{}, 0, false
+}
+
+// Preview sees a batch of events before they are enriched one by one
+// (pipeline.Previewer): both rows of one reset on this host are recorded
+// first, since the kernel reports an active reset's receiving row before
+// its sending row, and connections of rstwatch processes are marked so
+// that the row without an owner (a refused probe's) is skipped too.
+func (e *Enricher) Preview(batch []*event.Event) {
+	for _, ev := range batch {
+		if _, _, _, _, ok := e.endpointOf(ev.Local, ev.Remote); !ok {
+			continue
+		}
+		e.clients.record(ev)
+		if ev.Owner != nil && ev.Owner.Source != event.OwnerListener {
+			e.clients.isRstwatch(ev)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -39,6 +40,8 @@ type EnricherConfig struct {
 	MaxLearned int
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// Log gets each probe connection at debug level; nil: none.
+	Log *slog.Logger
 }
 
 // Enricher decides whether a reset touched ZooKeeper, gathers the facts
@@ -85,6 +88,11 @@ func NewEnricher(ctx context.Context, cfg EnricherConfig) (*Enricher, error) {
 	}
 	if e.prober == nil {
 		e.prober = NewProber(ProberConfig{})
+	}
+	if log := cfg.Log; log != nil {
+		e.prober.Conns().Observe = func(local, remote netip.AddrPort) {
+			log.Debug("ZooKeeper probe connection", "local", local.String(), "remote", remote.String())
+		}
 	}
 	if e.scan == nil {
 		e.scan = &hostscan.Scanner{}
@@ -270,10 +278,15 @@ func (e *Enricher) Enrich(ctx context.Context, ev *event.Event) bool {
 	if conn != nil {
 		f.ConnMade, f.ConnAccepted = conn.made, conn.accepted
 	}
-	if ev.Direction == event.Receive {
-		f.Peer = e.clients.sender(f.Local, f.Remote, at)
+	other, paired := e.clients.other(ev.Direction, f.Local, f.Remote, at)
+	if paired && ev.Direction == event.Receive {
+		f.Peer = &Peer{Local: f.Remote, Reason: other.reason, State: other.state, Owner: other.owner}
 	}
-	f.Client = e.clientFacts(ev, role, conn, f.Peer, serverPID)
+	var otherOwner *event.Owner
+	if paired {
+		otherOwner = other.owner
+	}
+	f.Client = e.clientFacts(ev, role, conn, otherOwner, serverPID)
 	f.Session = e.prober.SessionBefore(t.Client, client, at)
 
 	d := Classify(f)
@@ -282,16 +295,15 @@ func (e *Enricher) Enrich(ctx context.Context, ev *event.Event) bool {
 	if p := f.Peer; p != nil {
 		ev.Verdict.Sender = &event.Sender{Local: p.Local, Reason: p.Reason, Owner: p.Owner}
 	}
-	if ev.Direction == event.Send {
-		e.clients.sent(f.Local, f.Remote, at, ev.Reason, ev.State, ev.Owner)
-	}
+	e.clients.record(ev)
 	return true
 }
 
 // clientFacts finds the client process: this host's socket owner when this
 // host is the client; else the process that made the connection (seen by
-// the kernel) or the sending row's owner, when the client is local too.
-func (e *Enricher) clientFacts(ev *event.Event, role string, conn *connRecord, peer *Peer, serverPID int) Client {
+// the kernel) or the owner of the other row of this reset, when the client
+// is on this host too.
+func (e *Enricher) clientFacts(ev *event.Event, role string, conn *connRecord, other *event.Owner, serverPID int) Client {
 	var pid uint32
 	var comm string
 	switch {
@@ -299,8 +311,8 @@ func (e *Enricher) clientFacts(ev *event.Event, role string, conn *connRecord, p
 		pid, comm = ev.Owner.PID, ev.Owner.Comm
 	case role == RoleServer && conn != nil && conn.clientPID != 0:
 		pid, comm = conn.clientPID, conn.clientComm
-	case role == RoleServer && peer != nil && peer.Owner != nil:
-		pid, comm = peer.Owner.PID, peer.Owner.Comm
+	case role == RoleServer && other != nil && other.Source != event.OwnerListener:
+		pid, comm = other.PID, other.Comm
 	}
 	if pid == 0 || int(pid) == serverPID {
 		return Client{}

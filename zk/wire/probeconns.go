@@ -20,7 +20,11 @@ type ProbeConns struct {
 	// Linger is how long a closed probe connection is still recognised;
 	// late segments can hit it while in TIME_WAIT (60 s on Linux).
 	Linger time.Duration
-	now    func() time.Time
+	// Observe, when set before the first probe, hears of each probe
+	// connection: its local port (address unspecified) before connect,
+	// then its full 4-tuple (for --debug logs).
+	Observe func(local, remote netip.AddrPort)
+	now     func() time.Time
 
 	mu    sync.Mutex
 	conns map[probeKey]time.Time // zero time: still open
@@ -85,6 +89,9 @@ func (p *ProbeConns) bindBeforeConnect(network, address string, rc syscall.RawCo
 	p.pruneLocked()
 	p.dials[dialKey{port, unmap(remote)}] = p.now()
 	p.mu.Unlock()
+	if p.Observe != nil {
+		p.Observe(netip.AddrPortFrom(netip.IPv4Unspecified(), port), unmap(remote))
+	}
 	return nil
 }
 
@@ -99,6 +106,9 @@ func (p *ProbeConns) track(conn net.Conn) (closed func()) {
 	p.pruneLocked()
 	p.conns[k] = time.Time{}
 	p.mu.Unlock()
+	if p.Observe != nil {
+		p.Observe(k.local, k.remote)
+	}
 	return func() {
 		p.mu.Lock()
 		p.conns[k] = p.now()
