@@ -84,7 +84,7 @@ type clients struct {
 	mu      sync.Mutex
 	conns   map[connKey]*connRecord
 	procs   map[uint32]*procRecord
-	rows    map[rowKey]seenRow // recent rows, to pair both ends of one reset
+	rows    map[rowKey]seenRow    // recent rows, to pair both ends of one reset
 	foreign map[connKey]time.Time // connections of other rstwatch processes
 	self    map[uint32]selfCheck
 
