@@ -89,10 +89,10 @@ func TestRealServerReport(t *testing.T) {
 	}
 	webAddr := strings.TrimPrefix(web.URL, "http://")
 	r = ProbeReport(context.Background(), []string{webAddr, hung.Addr}, ReportOptions{Client: &wire.Client{Timeout: 1500 * time.Millisecond}})
-	if w := r.Servers[0]; !w.Reachable || w.ZooKeeper || !strings.Contains(w.Error, "malformed") {
+	if w := r.Servers[0]; !w.Reachable || w.ZooKeeper || !strings.Contains(w.Error, "reachable, not a ZooKeeper server") || !strings.Contains(w.Error, "malformed") {
 		t.Errorf("web server: %+v", w)
 	}
-	if h := r.Servers[1]; !h.Reachable || h.ZooKeeper || !strings.Contains(h.Error, "no complete reply within 1.5s") {
+	if h := r.Servers[1]; !h.Reachable || h.ZooKeeper || !strings.Contains(h.Error, "reachable, but no answer") || !strings.Contains(h.Error, "no complete reply within 1.5s") {
 		t.Errorf("hung server: %+v", h)
 	}
 	// The other server's AdminServer, asked for explicitly: refused with

@@ -155,8 +155,12 @@ func reportEntry(si *wire.ServerInfo) ReportEntry {
 	d := ServerVerdict(s)
 	e.Verdict = d.Code
 	e.VerdictText = serverVerdictText(d)
-	if !e.ZooKeeper && e.Reachable && e.Error == "" {
-		e.Error = "reachable, but not a ZooKeeper server"
+	switch {
+	case e.ZooKeeper || !e.Reachable:
+	case errors.Is(si.Cause, wire.ErrNoReply):
+		e.Error = "reachable, but no answer (a hung server, or not a ZooKeeper server): " + si.Err
+	default:
+		e.Error = "reachable, not a ZooKeeper server: " + si.Err
 	}
 	return e
 }

@@ -42,20 +42,20 @@ words:
 		if errors.Is(err, ErrNoReply) {
 			si.Reachable = true // connected; a silent or hung server
 			if si.Stats == nil {
-				si.Err = err.Error()
+				si.Err, si.Cause = err.Error(), err
 			}
 			break words
 		}
 		if isNetErr(err) {
 			if !si.Reachable {
-				si.Err = err.Error()
+				si.Err, si.Cause = err.Error(), err
 			}
 			break words
 		}
 		if !si.ZooKeeper() && (errors.Is(err, ErrEmptyReply) || errors.Is(err, ErrMalformed)) {
 			// The first word already says it is not a ZooKeeper server:
 			// do not send it the others.
-			si.Err = err.Error()
+			si.Err, si.Cause = err.Error(), err
 			break words
 		}
 	}

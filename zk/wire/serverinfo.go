@@ -35,6 +35,8 @@ type ServerInfo struct {
 	AdminUsed []string          `json:"admin_used,omitempty"`
 	Errors    map[string]string `json:"errors,omitempty"` // word → error, for words that failed otherwise
 	Err       string            `json:"error,omitempty"`  // why the server is unreachable or unusable
+	// Cause is the error behind Err, for errors.Is.
+	Cause error `json:"-"`
 	// NotServing: it answered "This ZooKeeper instance is not currently
 	// serving requests" (no quorum, or starting).
 	NotServing bool `json:"not_serving,omitempty"`
