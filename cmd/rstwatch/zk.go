@@ -29,14 +29,22 @@ type zkFlags struct {
 	adminPort uint16
 	interval  time.Duration
 	discover  bool
+	fs        *pflag.FlagSet // to tell --zk-admin-port 0 from the default
 }
 
-const adminPortUsage = "AdminServer `port` to read when a four-letter word is not whitelisted (ZooKeeper 3.5+, often 8080); on this host only when the server's own process listens on it; 0: none"
+// noAdmin: --zk-admin-port 0 given, which means no AdminServer at all,
+// not even a local server's own (in trace, serve and zk probe alike).
+func noAdmin(fs *pflag.FlagSet, port uint16) bool {
+	return fs != nil && port == 0 && (fs.Changed("zk-admin-port") || fs.Changed("admin-port"))
+}
+
+const adminPortUsage = "AdminServer `port` to read when a four-letter word is not whitelisted (ZooKeeper 3.5+, often 8080); on this host only when the server's own process listens on it. Without it a server found on this host is read through its own (zoo.cfg); 0: no AdminServer at all"
 
 func (z *zkFlags) register(fs *pflag.FlagSet) {
+	z.fs = fs
 	fs.StringSliceVar(&z.servers, "zk", nil, "ZooKeeper servers to probe and explain resets with, as `host:port` of the client port (repeatable or comma list)")
 	fs.StringSliceVar(&z.ports, "zk-port", nil, "ZooKeeper client `port`s: a reset whose local or remote port is one of them is ZooKeeper traffic, and that server is probed (e.g. 2181)")
-	fs.Uint16Var(&z.adminPort, "zk-admin-port", 0, adminPortUsage+" (servers found on this host use their own zoo.cfg)")
+	fs.Uint16Var(&z.adminPort, "zk-admin-port", 0, adminPortUsage)
 	fs.DurationVar(&z.interval, "zk-probe-interval", 10*time.Second, "how often known ZooKeeper servers are probed again (versions, modes, sessions)")
 	fs.BoolVar(&z.discover, "zk-discover", true, "find ZooKeeper servers running on this host (QuorumPeerMain/ZooKeeperServerMain) and read their zoo.cfg")
 }
@@ -110,6 +118,7 @@ func (z *zkFlags) setup(ctx context.Context, log *slog.Logger) (zkSetup, error) 
 		Servers:     z.servers,
 		ClientPorts: ports,
 		AdminPort:   z.adminPort,
+		NoAdmin:     noAdmin(z.fs, z.adminPort),
 		Discovered:  found,
 		Prober:      diagnose.NewProber(diagnose.ProberConfig{MinInterval: minInterval}),
 		Scanner:     scan,
@@ -172,7 +181,7 @@ func runZK(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	)
 	fs := newFlags("zk probe", "rstwatch zk probe: ask ZooKeeper servers, with read-only four-letter words (exactly four bytes,\nno newline), their version, mode and connections, which words they allow, and whether their version\nalone implies ZOOKEEPER-1702. Exit status 1 if any endpoint is unreachable or not a ZooKeeper server.\nNeeds no privileges.", zkProbeExamples, stderr)
 	fs.StringVarP(&format, "output", "o", "table", "output `format`: table or json")
-	fs.Uint16Var(&adminPort, "zk-admin-port", 0, adminPortUsage+"; a server found on this host is read through its own")
+	fs.Uint16Var(&adminPort, "zk-admin-port", 0, adminPortUsage)
 	fs.Uint16Var(&adminPort, "admin-port", 0, "same as --zk-admin-port")
 	fs.MarkHidden("admin-port")
 	fs.DurationVar(&timeout, "timeout", wire.DefaultTimeout, "give up on one exchange (connect, word, reply) after this long")
@@ -193,7 +202,7 @@ func runZK(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if timeout <= 0 {
 		return &exitError{2, fmt.Errorf("--timeout must be positive")}
 	}
-	opts := diagnose.ReportOptions{AdminPort: adminPort, Client: &wire.Client{Timeout: timeout}}
+	opts := diagnose.ReportOptions{AdminPort: adminPort, NoAdmin: noAdmin(fs, adminPort), Client: &wire.Client{Timeout: timeout}}
 	if anyLocal(fs.Args()) {
 		// A local server's own AdminServer comes from its zoo.cfg.
 		opts.Discovered, _ = hostscan.Discover(hostscan.DefaultProcRoot)

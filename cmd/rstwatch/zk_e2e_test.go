@@ -318,11 +318,11 @@ func TestZKProbeAdminServerOwnership(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"admin": "`+b.AdminAddr+`"`) {
 		t.Errorf("its own AdminServer from its zoo.cfg: %v\n%s", err, out)
 	}
-	out, err = runBinary(t, "zk", "probe", "--zk-admin-port", "0", b.ClientAddr)
-	if err != nil || !strings.Contains(out, "  -  ") {
-		t.Logf("--zk-admin-port 0:\n%s", out)
+	// 0: no AdminServer at all, as in trace and serve.
+	out, err = runBinary(t, "zk", "probe", "-o", "json", "--zk-admin-port", "0", b.ClientAddr)
+	if err != nil || strings.Contains(out, `"admin"`) || !strings.Contains(out, `"refused": [`) {
+		t.Errorf("--zk-admin-port 0: %v\n%s", err, out)
 	}
-	t.Logf("\n%s", out)
 }
 
 // Probes of another rstwatch instance (a zk probe and a second trace, both

@@ -29,7 +29,10 @@ type EnricherConfig struct {
 	// server of this host it is used only when the process listening on
 	// the client port also listens on it (discovered servers use their
 	// own zoo.cfg).
-	AdminPort  uint16
+	AdminPort uint16
+	// NoAdmin: read no AdminServer at all (--zk-admin-port 0), not even a
+	// discovered server's own.
+	NoAdmin    bool
 	Discovered []hostscan.Discovered
 	Prober     *Prober           // nil: NewProber(ProberConfig{})
 	Scanner    *hostscan.Scanner // nil: the real /proc
@@ -131,7 +134,11 @@ func NewEnricher(ctx context.Context, cfg EnricherConfig) (*Enricher, error) {
 			if a, err := netip.ParseAddr(d.Config.ClientPortAddress); err == nil && !a.IsUnspecified() {
 				addr = a.Unmap()
 			}
-			e.local = append(e.local, localServer{port: port, addr: addr, pid: d.PID, target: wire.Target{Client: d.Client, Admin: d.Admin}})
+			t := wire.Target{Client: d.Client, Admin: d.Admin}
+			if cfg.NoAdmin {
+				t.Admin = ""
+			}
+			e.local = append(e.local, localServer{port: port, addr: addr, pid: d.PID, target: t})
 		}
 		for _, m := range d.Members {
 			if ap, err := netip.ParseAddrPort(m); err == nil {

@@ -61,6 +61,8 @@ type ReportOptions struct {
 	// refuses; 0: none. On this host it is used only when the process
 	// listening on the client port listens on it too.
 	AdminPort uint16
+	// NoAdmin: read no AdminServer at all (--zk-admin-port 0).
+	NoAdmin bool
 	// Discovered are ZooKeeper servers of this host: a local endpoint's
 	// own AdminServer (from its zoo.cfg) is used when no port is given.
 	Discovered []hostscan.Discovered
@@ -95,6 +97,9 @@ func ProbeReport(ctx context.Context, endpoints []string, opts ReportOptions) *R
 // adminFor picks the AdminServer of endpoint: one that belongs to the same
 // server, or none (with why).
 func adminFor(endpoint string, o ReportOptions) (admin, note string) {
+	if o.NoAdmin {
+		return "", ""
+	}
 	host, ps, err := net.SplitHostPort(endpoint)
 	if err != nil {
 		return "", ""
