@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -50,6 +52,9 @@ type zkWatch struct {
 	trace  *started
 	dump   *exec.Cmd
 	dumpTo *bytes.Buffer
+	// others are more rstwatch instances (run with --debug) whose probes
+	// are theirs, not findings.
+	others []*started
 }
 
 // watchZK starts tcpdump on lo for the server's port and rstwatch trace
@@ -96,7 +101,11 @@ func (w *zkWatch) finish(t *testing.T) ([]zkLine, []rstPacket) {
 	}
 	w.dump.Process.Signal(syscall.SIGINT)
 	w.dump.Wait()
-	probes := probePorts(w.trace.stderr.String())
+	logs := w.trace.stderr.String()
+	for _, o := range w.others {
+		logs += o.stderr.String()
+	}
+	probes := probePorts(logs)
 	var rsts []rstPacket
 	re := regexp.MustCompile(`IP6? (\S+)\.(\d+) > (\S+)\.(\d+): Flags \[R`)
 	sc := bufio.NewScanner(bytes.NewReader(w.dumpTo.Bytes()))
@@ -526,4 +535,105 @@ func TestZKStandInJavaClients1702(t *testing.T) {
 			t.Errorf("stand-in client %d: no reset at accept; output:\n%s", pid, c.Output())
 		}
 	}
+}
+
+// serve's verdict labels come from the same classification as trace's:
+// for the same resets (clients killed with a reply unread, then the server
+// killed and its port refusing reconnects), every ZooKeeper series serve
+// exports has the code trace gave the rows with the same labels.
+func TestZKServeVerdictsMatchTrace(t *testing.T) {
+	srv := zktest.Start(t, zktest.Options{Whitelist: "*"})
+	w := watchZK(t, srv.ClientAddr)
+	mport, err := zktest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	maddr := fmt.Sprintf("127.0.0.1:%d", mport)
+	serve := start(t, "serve", "--debug", "--metrics-addr", maddr, "--port", strconv.Itoa(w.port), "--zk", srv.ClientAddr, "--zk-discover=false", "--zk-probe-interval", "2s")
+	w.others = append(w.others, serve)
+	clients := startClients(t, srv.ClientAddr, "serve", []string{zktest.Kazoo, zktest.C})
+	creator, err := zktest.OpenSession(srv.ClientAddr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range clients {
+		c.Signal(syscall.SIGSTOP)
+		if err := creator.Create(c.Path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creator.Close()
+	time.Sleep(300 * time.Millisecond)
+	for _, c := range clients {
+		c.Kill()
+	}
+	// Refused connects: a client retrying against the dead server.
+	retry := zktest.StartClient(t, zktest.Kazoo, srv.ClientAddr, "/serve-retry", zktest.ClientOptions{})
+	if err := retry.WaitReady(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	time.Sleep(4 * time.Second)
+	retry.Kill()
+	rows, rsts := w.finish(t)
+	for pid, c := range map[int]*zktest.Client{retry.PID: retry} {
+		clients[pid] = c
+	}
+	for _, p := range pairs(t, rows, rsts) {
+		checkPair(t, p, w.port, map[int]bool{srv.PID: true}, clients)
+	}
+	time.Sleep(500 * time.Millisecond)
+	metrics, err := httpGet("http://" + maddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve.stop(t, syscall.SIGTERM)
+
+	want := map[string]string{} // labels without verdict → trace's code
+	for _, l := range rows {
+		if l.ZK == nil || l.Verdict == nil {
+			continue
+		}
+		comm := "unknown"
+		if l.Owner != nil {
+			comm = l.Owner.Comm
+		}
+		k := fmt.Sprintf(`direction=%q,owner_comm=%q,reason=%q,zk_endpoint=%q`, l.Direction, comm, l.Reason, l.ZK.Endpoint)
+		if prev, ok := want[k]; ok && prev != l.Verdict.Code {
+			t.Logf("trace gave %s two codes: %s and %s", k, prev, l.Verdict.Code)
+		}
+		want[k] = l.Verdict.Code
+	}
+	re := regexp.MustCompile(`rstwatch_resets_total\{direction="([^"]*)",owner_comm="([^"]*)",reason="([^"]*)",verdict="([^"]*)",zk_endpoint="([^"]*)"\} (\d+)`)
+	matched := 0
+	for _, m := range re.FindAllStringSubmatch(metrics, -1) {
+		if m[5] != srv.ClientAddr {
+			continue
+		}
+		k := fmt.Sprintf(`direction=%q,owner_comm=%q,reason=%q,zk_endpoint=%q`, m[1], m[2], m[3], m[5])
+		code, ok := want[k]
+		if !ok {
+			t.Errorf("serve has %s (verdict %s) that trace did not report", k, m[4])
+			continue
+		}
+		matched++
+		if code != m[4] {
+			t.Errorf("%s: serve says %s, trace %s", k, m[4], code)
+		}
+	}
+	if matched < 3 {
+		t.Errorf("only %d ZooKeeper series matched; metrics:\n%s\ntrace rows: %v", matched, metrics, want)
+	}
+	t.Logf("%d series with equal codes", matched)
+}
+
+func httpGet(url string) (string, error) {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }

@@ -46,7 +46,7 @@ func (fakeZK) CountVerdict(_ context.Context, c diagnose.Count) string {
 	}
 	return event.VerdictNotKnownBug
 }
-func (fakeZK) IsRstwatchPID(uint32) bool { return false }
+func (fakeZK) IsRstwatch(uint32, string) bool { return false }
 func (fakeZK) Servers() []wire.ServerInfo {
 	return []wire.ServerInfo{{Endpoint: "127.0.0.1:2181", Version: "3.8.0-5a02a05", Mode: "standalone"}}
 }

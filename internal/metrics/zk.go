@@ -16,9 +16,10 @@ type ZK interface {
 	// CountVerdict is the verdict code of one kernel count, from the same
 	// classification as trace's per-reset verdicts.
 	CountVerdict(ctx context.Context, c diagnose.Count) string
-	// IsRstwatchPID reports whether pid is an rstwatch process: its
-	// ZooKeeper connections are probes, never findings.
-	IsRstwatchPID(pid uint32) bool
+	// IsRstwatch reports whether pid is an rstwatch process (comm is its
+	// name, used when it has exited): its ZooKeeper connections are
+	// probes, never findings.
+	IsRstwatch(pid uint32, comm string) bool
 	// Servers is what is known of each probed server.
 	Servers() []wire.ServerInfo
 	// ErrorCounts is failed probes per endpoint since start.
@@ -45,5 +46,5 @@ func ownProbe(z ZK, self uint32, c *tracer.Count) bool {
 	if self != 0 && c.OwnerPID == self {
 		return true
 	}
-	return z != nil && z.IsRstwatchPID(c.OwnerPID)
+	return z != nil && z.IsRstwatch(c.OwnerPID, c.OwnerComm)
 }

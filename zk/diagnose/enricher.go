@@ -359,7 +359,7 @@ type Count struct {
 // like trace's: the count has no TCP state and no 4-tuple, so the client is
 // known only when it is this count's owner.
 func (e *Enricher) CountVerdict(ctx context.Context, c Count) string {
-	if e.IsRstwatchPID(c.OwnerPID) {
+	if e.IsRstwatch(c.OwnerPID, c.OwnerComm) {
 		return event.VerdictUnknown
 	}
 	ep := unmap(c.Endpoint)
@@ -387,10 +387,10 @@ func (e *Enricher) CountVerdict(ctx context.Context, c Count) string {
 	return Classify(f).Code
 }
 
-// IsRstwatchPID reports whether pid is an rstwatch process (or was, when
-// it has exited: then by its name).
-func (e *Enricher) IsRstwatchPID(pid uint32) bool {
-	return pid != 0 && e.clients.rstwatchPID(pid, "")
+// IsRstwatch reports whether pid is an rstwatch process (or was, when it
+// has exited: then by its name, comm).
+func (e *Enricher) IsRstwatch(pid uint32, comm string) bool {
+	return pid != 0 && e.clients.rstwatchPID(pid, comm)
 }
 
 // learn remembers endpoints found through --zk-port so Run keeps their
