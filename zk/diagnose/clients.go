@@ -175,6 +175,7 @@ func (e *Enricher) Start(ctx context.Context) {
 				pmu.Unlock()
 				time.AfterFunc(sessionDelay, func() {
 					e.prober.RefreshSessions(ctx, t)
+					e.learnLocalClients()
 					pmu.Lock()
 					delete(pending, t.Client)
 					pmu.Unlock()
@@ -407,5 +408,47 @@ func (e *Enricher) Preview(batch []*event.Event) {
 		if ev.Owner != nil && ev.Owner.Source != event.OwnerListener {
 			e.clients.isRstwatch(ev)
 		}
+	}
+}
+
+// learnLocalClients reads, while they live, the processes behind the
+// connections the servers list (cons or the AdminServer's connections)
+// that come from this host: connections the kernel side did not report
+// being made (older than rstwatch, or no connect notices on this kernel)
+// still get their client's runtime and library before it exits.
+func (e *Enricher) learnLocalClients() {
+	var want []hostscan.Conn
+	e.clients.mu.Lock()
+	for _, si := range e.prober.Infos() {
+		srv, err := netip.ParseAddrPort(si.Endpoint)
+		if err != nil {
+			continue
+		}
+		for _, c := range si.Clients {
+			if !c.Addr.IsValid() || !hostscan.IsLocalAddr(c.Addr.Addr()) {
+				continue
+			}
+			k := connKey{unmap(c.Addr), unmap(srv)}
+			if r := e.clients.conns[k]; r != nil && r.clientPID != 0 {
+				continue
+			}
+			want = append(want, hostscan.Conn{Local: k.a, Remote: k.b})
+		}
+	}
+	e.clients.mu.Unlock()
+	if len(want) == 0 {
+		return
+	}
+	owners := hostscan.ConnOwners(e.scan.ProcRoot, want)
+	for c, pid := range owners {
+		e.clients.process(uint32(pid), "")
+		e.clients.mu.Lock()
+		k := connKey{c.Local, c.Remote}
+		if r := e.clients.conns[k]; r == nil {
+			e.clients.conns[k] = &connRecord{clientPID: uint32(pid)}
+		} else if r.clientPID == 0 {
+			r.clientPID = uint32(pid)
+		}
+		e.clients.mu.Unlock()
 	}
 }

@@ -459,6 +459,7 @@ func (e *Enricher) Prefetch(ctx context.Context) {
 func (e *Enricher) Run(ctx context.Context, every time.Duration) {
 	e.Start(ctx)
 	e.Prefetch(ctx)
+	e.learnLocalClients()
 	tk := time.NewTicker(every)
 	defer tk.Stop()
 	for {
@@ -467,6 +468,7 @@ func (e *Enricher) Run(ctx context.Context, every time.Duration) {
 			return
 		case <-tk.C:
 			e.Prefetch(ctx)
+			e.learnLocalClients()
 		}
 	}
 }

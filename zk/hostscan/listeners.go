@@ -153,3 +153,129 @@ func IsLocalAddr(a netip.Addr) bool {
 	}
 	return false
 }
+
+// Conn is a TCP connection as its local end sees it.
+type Conn struct{ Local, Remote netip.AddrPort }
+
+// ConnOwners finds the processes holding sockets of the given connections
+// in rstwatch's own network namespace (/proc/net/tcp{,6}, then every
+// process's file descriptors, scanned once for all of them). Connections
+// not found are left out.
+func ConnOwners(procRoot string, conns []Conn) map[Conn]int {
+	if procRoot == "" {
+		procRoot = DefaultProcRoot
+	}
+	want := map[Conn]bool{}
+	for _, c := range conns {
+		want[c.norm()] = true
+	}
+	byInode := map[uint64]Conn{}
+	for _, f := range []string{"net/tcp", "net/tcp6"} {
+		b, err := readBounded(procRoot + "/" + f)
+		if err != nil {
+			continue
+		}
+		for _, e := range parseTCPTable(b) {
+			if want[e.conn] && e.inode != 0 {
+				byInode[e.inode] = e.conn
+			}
+		}
+	}
+	out := map[Conn]int{}
+	if len(byInode) == 0 {
+		return out
+	}
+	ps, err := pids(procRoot)
+	if err != nil {
+		return out
+	}
+	for _, pid := range ps {
+		p := proc{root: procRoot, pid: pid}
+		ents, err := os.ReadDir(p.path("fd"))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			t, err := os.Readlink(p.path("fd", e.Name()))
+			if err != nil {
+				continue
+			}
+			s, ok := strings.CutPrefix(t, "socket:[")
+			if !ok {
+				continue
+			}
+			ino, err := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 64)
+			if c, found := byInode[ino]; err == nil && found {
+				out[c] = pid
+			}
+		}
+	}
+	// Keyed as asked.
+	res := make(map[Conn]int, len(out))
+	for _, c := range conns {
+		if pid, ok := out[c.norm()]; ok {
+			res[c] = pid
+		}
+	}
+	return res
+}
+
+func (c Conn) norm() Conn {
+	return Conn{netip.AddrPortFrom(c.Local.Addr().Unmap(), c.Local.Port()), netip.AddrPortFrom(c.Remote.Addr().Unmap(), c.Remote.Port())}
+}
+
+type tcpEntry struct {
+	conn  Conn
+	inode uint64
+}
+
+// parseTCPTable reads /proc/net/tcp or tcp6: each socket's 4-tuple and inode.
+func parseTCPTable(table []byte) []tcpEntry {
+	var out []tcpEntry
+	sc := bufio.NewScanner(bytes.NewReader(table))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 10 {
+			continue
+		}
+		l, ok1 := parseHexAddrPort(f[1])
+		r, ok2 := parseHexAddrPort(f[2])
+		ino, err := strconv.ParseUint(f[9], 10, 64)
+		if !ok1 || !ok2 || err != nil {
+			continue
+		}
+		out = append(out, tcpEntry{Conn{l, r}, ino})
+	}
+	return out
+}
+
+// parseHexAddrPort reads "0100007F:0885" (IPv4) or the 32-hex-digit IPv6
+// form: the address in host-order 32-bit words, the port big-endian.
+func parseHexAddrPort(s string) (netip.AddrPort, bool) {
+	h, ps, ok := strings.Cut(s, ":")
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	port, err := strconv.ParseUint(ps, 16, 16)
+	if err != nil || (len(h) != 8 && len(h) != 32) {
+		return netip.AddrPort{}, false
+	}
+	var b [16]byte
+	n := len(h) / 2
+	for w := 0; w < n/4; w++ {
+		v, err := strconv.ParseUint(h[w*8:w*8+8], 16, 32)
+		if err != nil {
+			return netip.AddrPort{}, false
+		}
+		// Each 32-bit word is in the kernel's (little-endian) order.
+		b[w*4], b[w*4+1], b[w*4+2], b[w*4+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	}
+	var a netip.Addr
+	if n == 4 {
+		a = netip.AddrFrom4([4]byte(b[:4]))
+	} else {
+		a = netip.AddrFrom16(b).Unmap()
+	}
+	return netip.AddrPortFrom(a, uint16(port)), true
+}

@@ -1,6 +1,8 @@
 package hostscan
 
 import (
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -231,5 +233,38 @@ func TestListeningInodes(t *testing.T) {
 	}
 	if got := ListeningInodes([]byte("garbage\n0: zz"), 1); got != nil {
 		t.Errorf("garbage: %v", got)
+	}
+}
+
+func TestParseTCPTable(t *testing.T) {
+	table := []byte(`  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   1: 0100007F:A1B2 0100007F:0885 01 00000000:00000000 00:00000000 00000000   107        0 31338 1 0000000000000000 100 0 0 10 0
+`)
+	e := parseTCPTable(table)
+	if len(e) != 1 || e[0].conn.Local.String() != "127.0.0.1:41394" || e[0].conn.Remote.String() != "127.0.0.1:2181" || e[0].inode != 31338 {
+		t.Errorf("%+v", e)
+	}
+	v6 := []byte("hdr\n 0: 00000000000000000000000001000000:0885 0000000000000000FFFF00000100007F:A1B2 01 0:0 0:0 0 0 0 4242 1\n")
+	e = parseTCPTable(v6)
+	if len(e) != 1 || e[0].conn.Local.String() != "[::1]:2181" || e[0].conn.Remote.String() != "127.0.0.1:41394" {
+		t.Errorf("v6: %+v", e)
+	}
+}
+
+// ConnOwners finds this test's own connection.
+func TestConnOwnersSelf(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	k := Conn{netip.MustParseAddrPort(c.LocalAddr().String()), netip.MustParseAddrPort(c.RemoteAddr().String())}
+	if got := ConnOwners("", []Conn{k}); got[k] != os.Getpid() {
+		t.Errorf("owners %v, want %d", got, os.Getpid())
 	}
 }
