@@ -150,7 +150,7 @@ func clientText(f Facts) string {
 	case c.Version == "":
 		s += ", " + c.Library + " (" + c.VersionSource + "), version unknown"
 	case c.Installed:
-		s += fmt.Sprintf(", %s %s installed for it (%s; whether it imported that copy is not visible in /proc)", c.Library, c.Version, c.VersionSource)
+		s += fmt.Sprintf(", %s %s installed for it (%s; whether it loaded that copy is not visible in /proc)", c.Library, c.Version, c.VersionSource)
 	default:
 		s += fmt.Sprintf(", %s %s (from %s)", c.Library, c.Version, c.VersionSource)
 	}
@@ -187,7 +187,7 @@ func meaning(f Facts, d Diagnosis) string {
 	case ListenerClosed:
 		return inf + "the server's listening socket closed while this connection waited in its accept queue, never accepted, so the kernel reset it: the server process stopped or closed its port (killed, restarted, crashed). Look at why it went away; the client reconnects."
 	case AbortiveClose:
-		return inf + "the " + sender + " process aborted the connection on purpose: a close with SO_LINGER 0 or a disconnect (both are TCP_STATE since Linux 6.10; TCP_ABORT_ON_LINGER is the FIN_WAIT2 linger2 timeout). Look at that side's close path (e.g. a server rejecting a connection it will not serve, or a client library closing abortively)."
+		return inf + "the " + sender + " process aborted the connection on purpose: a close with SO_LINGER 0 or a disconnect (both are TCP_STATE since Linux 6.10; TCP_ABORT_ON_LINGER is the FIN_WAIT2 linger2 timeout). Look at that side's close path: a ZooKeeper server (3.8's NIO server, for one) closes this way a connection it refuses at accept, e.g. over maxClientCnxns from one address; a client library may close abortively."
 	case UnreadData:
 		s := "the " + sender + " process closed the socket while data it had not read was still queued (TCP_ABORT_ON_CLOSE), so its kernel reset the connection instead of closing it."
 		switch d.Sender {

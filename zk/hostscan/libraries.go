@@ -52,7 +52,7 @@ func pythonLibrary(p proc, r Runtime) Library {
 				}
 				if v := metadataVersion(b); v != "" {
 					shown := filepath.Join(d, filepath.Base(m), filepath.Base(meta))
-					return Library{Name: Kazoo, Version: v, Source: shown + " (installed for " + exe + ")", Installed: true}
+					return Library{Name: Kazoo, Version: v, Source: shown, Installed: true}
 				}
 			}
 		}
