@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -55,6 +56,8 @@ type zkWatch struct {
 	// others are more rstwatch instances (run with --debug) whose probes
 	// are theirs, not findings.
 	others []*started
+	// unseen is what the kernel counted as not delivered or not run.
+	unseen int
 }
 
 // watchZK starts tcpdump on lo for the server's port and rstwatch trace
@@ -127,7 +130,24 @@ func (w *zkWatch) finish(t *testing.T) ([]zkLine, []rstPacket) {
 			rows = append(rows, l)
 		}
 	}
+	// Events the kernel could not deliver (ring buffer full) or programs
+	// it skipped (another BPF program on that CPU: the host is busy) are
+	// counted, never hidden: rows missing within that count are excused.
+	for _, line := range strings.Split(w.trace.stdout.String(), "\n") {
+		var sum struct {
+			Type         string `json:"type"`
+			Lost         int    `json:"lost"`
+			KernelMissed int    `json:"kernel_missed"`
+		}
+		if json.Unmarshal([]byte(line), &sum) == nil && sum.Type == "summary" {
+			w.unseen = sum.Lost + sum.KernelMissed
+			t.Logf("trace summary: lost %d, kernel_missed %d", sum.Lost, sum.KernelMissed)
+		}
+	}
 	t.Logf("%d RSTs on the wire (rstwatch's own probes excluded), %d rows", len(rsts), len(rows))
+	if os.Getenv("RSTWATCH_DEBUG_E2E") != "" {
+		t.Logf("trace stderr:\n%s\ntcpdump:\n%s", w.trace.stderr, w.dumpTo)
+	}
 	return rows, rsts
 }
 
@@ -152,9 +172,10 @@ type rowPair struct {
 // pairs finds, for every RST on the wire, its send row (local = the RST's
 // source) and its receive row (local = its destination); a missing row is
 // a test failure.
-func pairs(t *testing.T, rows []zkLine, rsts []rstPacket) []rowPair {
+func pairs(t *testing.T, rows []zkLine, rsts []rstPacket, unseen int) []rowPair {
 	t.Helper()
 	var out []rowPair
+	missing := 0
 	for _, r := range rsts {
 		p := rowPair{rst: r}
 		for i := range rows {
@@ -167,7 +188,20 @@ func pairs(t *testing.T, rows []zkLine, rsts []rstPacket) []rowPair {
 			}
 		}
 		if p.send == nil || p.recv == nil {
+			if p.send == nil {
+				missing++
+			}
+			if p.recv == nil {
+				missing++
+			}
+			if missing <= unseen {
+				t.Logf("RST %s: not reported (send %v, receive %v), within the %d events the kernel counted as lost or missed", r.line, p.send != nil, p.recv != nil, unseen)
+				continue
+			}
 			t.Errorf("RST %s: not reported as send and receive (send %v, receive %v)", r.line, p.send != nil, p.recv != nil)
+			if os.Getenv("RSTWATCH_DEBUG_E2E") != "" {
+				t.Logf("rows:\n%+v", rows)
+			}
 			continue
 		}
 		out = append(out, p)
@@ -211,10 +245,18 @@ func checkPair(t *testing.T, p rowPair, serverPort int, serverPIDs map[int]bool,
 		t.Errorf("%s: the receiving row does not point at the sending row's owner: %+v vs %+v", where, s, p.send.Owner)
 	}
 	c := (*zktest.Client)(nil)
-	if cl.Owner == nil {
+	switch {
+	case cl.Owner == nil:
 		t.Errorf("%s: client side has no owner", where)
-	} else if c = clients[cl.Owner.PID]; c == nil {
-		t.Errorf("%s: client side owned by %d, not a test client", where, cl.Owner.PID)
+	case cl.Owner.PID == os.Getpid():
+		// This test binary (zktest's readiness checks): a Go client.
+		if str(cl.ZK.ClientRuntime) != "go" {
+			t.Errorf("%s: the test binary's runtime %s", where, str(cl.ZK.ClientRuntime))
+		}
+	default:
+		if c = clients[cl.Owner.PID]; c == nil {
+			t.Errorf("%s: client side owned by %d, not a test client", where, cl.Owner.PID)
+		}
 	}
 	refused := sv.Verdict.Situation == "REFUSED"
 	switch {
@@ -233,7 +275,8 @@ func checkPair(t *testing.T, p rowPair, serverPort int, serverPIDs map[int]bool,
 		if str(cl.ZK.ClientLibrary) != lib[0] || lib[1] != "" && str(cl.ZK.ClientVersion) != lib[1] {
 			t.Errorf("%s: client library %s %s, want %s %s", where, str(cl.ZK.ClientLibrary), str(cl.ZK.ClientVersion), lib[0], lib[1])
 		}
-		if c.Kind != zktest.Java && !refused && !strings.Contains(cl.Verdict.Text, "not the Java client") {
+		excluded := map[string]bool{"REFUSED": true, "LISTENER_CLOSED": true, "KEEPALIVE_TIMEOUT": true, "MEMORY_PRESSURE": true}[sv.Verdict.Situation]
+		if c.Kind != zktest.Java && !excluded && !strings.Contains(cl.Verdict.Text, "not the Java client") {
 			t.Errorf("%s: %s client's verdict does not say 1702 does not apply: %s", where, c.Kind, cl.Verdict.Text)
 		}
 	}
@@ -298,7 +341,7 @@ func TestZKClientsKilledWithRepliesUnread(t *testing.T) {
 	creator.Close()
 	rows, rsts := w.finish(t)
 	seen := map[int]bool{}
-	for _, p := range pairs(t, rows, rsts) {
+	for _, p := range pairs(t, rows, rsts, w.unseen) {
 		checkPair(t, p, w.port, map[int]bool{srv.PID: true}, clients)
 		cl, _ := p.sides(w.port)
 		if cl.Owner != nil && p.send == cl && p.send.Reason == "TCP_ABORT_ON_CLOSE" && cl.Verdict.Situation == "UNREAD_DATA" {
@@ -327,7 +370,7 @@ func TestZKClientsNormalClose(t *testing.T) {
 		}
 	}
 	rows, rsts := w.finish(t)
-	for _, p := range pairs(t, rows, rsts) {
+	for _, p := range pairs(t, rows, rsts, w.unseen) {
 		checkPair(t, p, w.port, map[int]bool{srv.PID: true}, clients)
 	}
 	for _, l := range rows {
@@ -358,7 +401,7 @@ func TestZKClientsRefused(t *testing.T) {
 	}
 	rows, rsts := w.finish(t)
 	refusedBy := map[int]bool{}
-	for _, p := range pairs(t, rows, rsts) {
+	for _, p := range pairs(t, rows, rsts, w.unseen) {
 		checkPair(t, p, w.port, nil, clients)
 		cl, sv := p.sides(w.port)
 		if sv.Verdict.Situation != "REFUSED" || cl.State == nil || *cl.State != "SYN_SENT" {
@@ -410,7 +453,7 @@ func TestZKServerHungKilledRestarted(t *testing.T) {
 	}
 	rows, rsts := w.finish(t)
 	situations := map[string]int{}
-	for _, p := range pairs(t, rows, rsts) {
+	for _, p := range pairs(t, rows, rsts, w.unseen) {
 		checkPair(t, p, w.port, map[int]bool{firstPID: true, srv.PID: true}, clients)
 		_, sv := p.sides(w.port)
 		situations[sv.Verdict.Situation]++
@@ -511,7 +554,7 @@ func TestZKStandInJavaClients1702(t *testing.T) {
 	}
 	rows, rsts := w.finish(t)
 	seen := map[int]int{}
-	for _, p := range pairs(t, rows, rsts) {
+	for _, p := range pairs(t, rows, rsts, w.unseen) {
 		cl, sv := p.sides(w.port)
 		if cl.Owner == nil || clients[cl.Owner.PID] == nil {
 			continue // the blocker
@@ -579,7 +622,7 @@ func TestZKServeVerdictsMatchTrace(t *testing.T) {
 	for pid, c := range map[int]*zktest.Client{retry.PID: retry} {
 		clients[pid] = c
 	}
-	for _, p := range pairs(t, rows, rsts) {
+	for _, p := range pairs(t, rows, rsts, w.unseen) {
 		checkPair(t, p, w.port, map[int]bool{srv.PID: true}, clients)
 	}
 	time.Sleep(500 * time.Millisecond)
