@@ -19,7 +19,7 @@ import (
 	"github.com/rstwatch/rstwatch/internal/output"
 	"github.com/rstwatch/rstwatch/internal/pipeline"
 	"github.com/rstwatch/rstwatch/tracer"
-	"github.com/rstwatch/rstwatch/zk"
+	"github.com/rstwatch/rstwatch/zk/diagnose"
 )
 
 const serveExamples = `  sudo rstwatch serve                                    metrics on http://127.0.0.1:9464/metrics
@@ -137,6 +137,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	sv := &server{s: s, ln: ln, log: log.Logger, zk: zkOf(zs.zk), statsOn: &statsOn}
 	if events == nil {
+		// No events are streamed, but the ZooKeeper enricher still hears
+		// of new connections to ZooKeeper ports (client libraries learned
+		// while the clients live, sessions refreshed).
+		rctx, stopReader := context.WithCancel(ctx)
+		readerDone := make(chan struct{})
+		go func() {
+			defer close(readerDone)
+			if err := t.Run(rctx, tracer.Callbacks{Connect: zs.connected()}); err != nil {
+				log.Warn("reading connect notices failed", "error", err)
+			}
+		}()
+		defer func() { stopReader(); <-readerDone }()
 		return sv.run(ctx, t, nil)
 	}
 	// The events stream runs beside /metrics over the same tracer, which
@@ -244,8 +256,8 @@ func eventsDone(b *background) <-chan struct{} {
 	return b.done
 }
 
-// zkOf keeps a nil *zk.Enricher from becoming a non-nil interface.
-func zkOf(z *zk.Enricher) metrics.ZK {
+// zkOf keeps a nil *diagnose.Enricher from becoming a non-nil interface.
+func zkOf(z *diagnose.Enricher) metrics.ZK {
 	if z == nil {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -17,9 +18,10 @@ import (
 )
 
 type zkLine struct {
-	Type      string `json:"type"`
-	Direction string `json:"direction"`
-	Reason    string `json:"reason"`
+	Type      string  `json:"type"`
+	Direction string  `json:"direction"`
+	Reason    string  `json:"reason"`
+	State     *string `json:"state"`
 	Local     struct {
 		Port int `json:"port"`
 	} `json:"local"`
@@ -27,7 +29,10 @@ type zkLine struct {
 		Port int `json:"port"`
 	} `json:"remote"`
 	Owner *struct {
-		PID int `json:"pid"`
+		PID    int    `json:"pid"`
+		Comm   string `json:"comm"`
+		Alive  bool   `json:"alive"`
+		Source string `json:"source"`
 	} `json:"owner"`
 	ZK *struct {
 		Endpoint      string  `json:"endpoint"`
@@ -36,10 +41,20 @@ type zkLine struct {
 		Mode          *string `json:"mode"`
 		Session       *string `json:"session"`
 		ClientVersion *string `json:"client_version"`
+		ClientRuntime *string `json:"client_runtime"`
+		ClientLibrary *string `json:"client_library"`
+		ClientPID     *int    `json:"client_pid"`
 	} `json:"zk"`
 	Verdict *struct {
-		Code string `json:"code"`
-		Text string `json:"text"`
+		Code      string `json:"code"`
+		Situation string `json:"situation"`
+		Text      string `json:"text"`
+		Sender    *struct {
+			Reason string `json:"reason"`
+			Owner  *struct {
+				PID int `json:"pid"`
+			} `json:"owner"`
+		} `json:"sender"`
 	} `json:"verdict"`
 }
 
@@ -153,12 +168,12 @@ func TestTraceRealZooKeeper(t *testing.T) {
 	}
 }
 
-// A server that says it is 3.4.6 (a scripted fake): a reset on a connection
-// to it is the known bug, inferred from the server version since the Go
-// client has no ZooKeeper library version.
+// A server that says it is 3.4.6 (a scripted fake): the operator's rule
+// would infer the known bug from that version, but the client is this Go
+// test binary, not the Java client, so ZOOKEEPER-1702 does not apply.
 func TestTraceFakeOldZooKeeper(t *testing.T) {
 	testenv.RequireBPF(t)
-	srvr, err := os.ReadFile(filepath.Join("..", "..", "zk", "testdata", "3.4.6-srvr.txt"))
+	srvr, err := os.ReadFile(filepath.Join("..", "..", "zk", "wire", "testdata", "3.4.6-srvr.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +192,8 @@ func TestTraceFakeOldZooKeeper(t *testing.T) {
 	}
 	for _, l := range zkLines(t, s.stdout.Bytes()) {
 		if l.Type == "reset" && l.Direction == "send" && l.Local.Port == local && l.Remote.Port == fakePort {
-			if l.ZK == nil || str(l.ZK.ServerVersion) != "3.4.6" || l.Verdict == nil || l.Verdict.Code != "ZOOKEEPER-1702" ||
-				!strings.Contains(strings.ToLower(l.Verdict.Text), "inferred from the server version") {
+			if l.ZK == nil || str(l.ZK.ServerVersion) != "3.4.6" || l.Verdict == nil || l.Verdict.Code != "NOT_KNOWN_BUG" ||
+				!strings.Contains(l.Verdict.Text, "not the Java client") || str(l.ZK.ClientRuntime) != "go" {
 				t.Fatalf("version %q verdict %+v", str(l.ZK.ServerVersion), l.Verdict)
 			}
 			t.Logf("verdict: %s", l.Verdict.Text)
@@ -240,5 +255,113 @@ func TestTraceOwnProbesNotReported(t *testing.T) {
 	}
 	if resets != 2 {
 		t.Fatalf("want exactly the 2 events of the test's own refused connect, got %d:\n%s", resets, s.stdout)
+	}
+}
+
+// zk probe: bad endpoints are usage errors; a web server is reachable but
+// not a ZooKeeper server; a silent one names the timeout actually used.
+func TestZKProbeHonesty(t *testing.T) {
+	for _, bad := range []string{"nonsense", "127.0.0.1:99999", "127.0.0.1:0", ":2181"} {
+		out, err := runBinary(t, "zk", "probe", bad)
+		if code := exitCode(err); code != 2 || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+			t.Errorf("zk probe %s: exit %d, want 2 and one line:\n%s", bad, code, out)
+		}
+	}
+	port, err := zktest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := exec.Command(zktest.Python3, "-m", "http.server", "--bind", "127.0.0.1", fmt.Sprint(port))
+	web.Dir = t.TempDir()
+	if err := web.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { web.Process.Kill(); web.Wait() }()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("http.server did not start")
+		}
+	}
+	out, err := runBinary(t, "zk", "probe", "--timeout", "2s", addr)
+	if code := exitCode(err); code != 1 || !strings.Contains(out, "reachable, not a ZooKeeper server") || !strings.Contains(out, addr+"  true       false") {
+		t.Errorf("http.server: exit %d:\n%s", code, out)
+	}
+	// Accepted by the kernel, never answered.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	out, err = runBinary(t, "zk", "probe", "--timeout", "1s", ln.Addr().String())
+	if code := exitCode(err); code != 1 || !strings.Contains(out, "no complete reply within 1s") {
+		t.Errorf("silent server: exit %d:\n%s", code, out)
+	}
+}
+
+// zk probe reads only the AdminServer of the same server: its own (from
+// its zoo.cfg, found on this host) or one given that the same process
+// listens on; another server's is refused with the reason.
+func TestZKProbeAdminServerOwnership(t *testing.T) {
+	a := zktest.Start(t, zktest.Options{Admin: true})
+	b := zktest.Start(t, zktest.Options{Admin: true})
+	_, aAdmin, _ := net.SplitHostPort(a.AdminAddr)
+	out, err := runBinary(t, "zk", "probe", "-o", "json", "--zk-admin-port", aAdmin, b.ClientAddr)
+	if err != nil || strings.Contains(out, a.AdminAddr+"/commands") || !strings.Contains(out, "not this server's AdminServer") {
+		t.Errorf("another server's AdminServer: %v\n%s", err, out)
+	}
+	out, err = runBinary(t, "zk", "probe", "-o", "json", b.ClientAddr)
+	if err != nil || !strings.Contains(out, `"admin": "`+b.AdminAddr+`"`) {
+		t.Errorf("its own AdminServer from its zoo.cfg: %v\n%s", err, out)
+	}
+	// 0: no AdminServer at all, as in trace and serve.
+	out, err = runBinary(t, "zk", "probe", "-o", "json", "--zk-admin-port", "0", b.ClientAddr)
+	if err != nil || strings.Contains(out, `"admin"`) || !strings.Contains(out, `"refused": [`) {
+		t.Errorf("--zk-admin-port 0: %v\n%s", err, out)
+	}
+}
+
+// Probes of another rstwatch instance (a zk probe and a second trace, both
+// refused by a port where nothing listens) never appear as findings in
+// the first instance; a refused connect of somebody else still does.
+func TestTraceIgnoresOtherRstwatchProbes(t *testing.T) {
+	testenv.RequireBPF(t)
+	port, err := zktest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := fmt.Sprintf("127.0.0.1:%d", port)
+	first := start(t, "trace", "-o", "json", "--port", fmt.Sprint(port), "--zk-port", fmt.Sprint(port), "--zk-discover=false")
+	second := start(t, "trace", "-o", "json", "--port", "1", "--zk", down, "--zk-discover=false", "--zk-probe-interval", "200ms")
+	for i := 0; i < 3; i++ {
+		runBinary(t, "zk", "probe", "--timeout", "1s", down)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	second.stop(t, syscall.SIGINT)
+	c, err := net.Dial("tcp", down) // somebody else's refused connect
+	if err == nil {
+		c.Close()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if code := first.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("exit %d: %s", code, first.stderr)
+	}
+	var resets []zkLine
+	for _, l := range zkLines(t, first.stdout.Bytes()) {
+		if l.Type == "reset" {
+			resets = append(resets, l)
+		}
+	}
+	if len(resets) != 2 {
+		t.Fatalf("want the 2 rows of the test's own refused connect, got %d:\n%s", len(resets), first.stdout)
+	}
+	for _, l := range resets {
+		if l.Verdict == nil || l.Verdict.Situation != "REFUSED" || l.Direction == "receive" && (l.Owner == nil || l.Owner.Comm != "rstwatch.test") {
+			t.Errorf("row %+v verdict %+v", l, l.Verdict)
+		}
 	}
 }

@@ -124,15 +124,26 @@ type Connect struct {
 
 // ZK is what rstwatch knows of the ZooKeeper connection a reset touched.
 type ZK struct {
-	Endpoint      netip.AddrPort // the ZooKeeper server's client endpoint
-	Role          string         // "client" or "server": which side this host's socket is
-	ServerVersion string         // "" when unknown
-	Mode          string         // leader/follower/standalone/observer, "" when unknown
-	Session       string         // "0x…", "" when unknown
-	ClientVersion string         // "" when unknown
+	Endpoint netip.AddrPort // the ZooKeeper server's client endpoint
+	Role     string         // "client" or "server": which side this host's socket is
+	// ServerVersion is what the server said ("3.8.0"), "" when unknown;
+	// ServerVersionAt is when it said it (a probe before the reset).
+	ServerVersion   string
+	ServerVersionAt time.Time
+	Mode            string // leader/follower/standalone/observer, "" when unknown
+	Session         string // "0x…", "" when unknown
+	// The client side, when it is a process on this host (this host is the
+	// client, or the client connected over loopback or from another local
+	// network namespace): what runs it, told from its executable
+	// ("java", "python", "node", "go", "native"), and its ZooKeeper client
+	// library and version; "" when unknown.
+	ClientPID     uint32
+	ClientRuntime string
+	ClientLibrary string
+	ClientVersion string
 }
 
-// Verdict codes.
+// Verdict codes: whether ZOOKEEPER-1702 explains the reset.
 const (
 	VerdictKnownBug    = "ZOOKEEPER-1702"
 	VerdictNotKnownBug = "NOT_KNOWN_BUG"
@@ -141,6 +152,19 @@ const (
 
 // Verdict explains a ZooKeeper reset.
 type Verdict struct {
-	Code string
-	Text string
+	Code string // one of the Verdict* codes
+	// Situation names what happened on the connection (REFUSED,
+	// LISTENER_CLOSED, ABORTIVE_CLOSE, …; see zk/diagnose).
+	Situation string
+	Text      string
+	// Sender is the sending row of this same reset when this row is the
+	// receiving one and both ends are on this host; nil otherwise.
+	Sender *Sender
+}
+
+// Sender is the local end that sent a reset another local socket received.
+type Sender struct {
+	Local  netip.AddrPort // the sender's end
+	Reason string         // the kernel's reason on the sending side
+	Owner  *Owner         // nil when no local process owned the sending end
 }

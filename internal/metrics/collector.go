@@ -120,7 +120,7 @@ func (c *Collector) syncLocked(ctx context.Context) error {
 	defer cancel()
 	c.resets.observe(rows,
 		func(r *tracer.Count) string { return verdictOf(vctx, c.o.ZK, r) },
-		func(r *tracer.Count) bool { return c.o.SelfPID != 0 && r.OwnerPID == c.o.SelfPID })
+		func(r *tracer.Count) bool { return ownProbe(c.o.ZK, c.o.SelfPID, r) })
 
 	// ForgetOwner walks the whole kernel map per pid, so a burst of
 	// short-lived owners is forgotten over several syncs rather than

@@ -13,7 +13,8 @@ import (
 
 	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/tracer"
-	"github.com/rstwatch/rstwatch/zk"
+	"github.com/rstwatch/rstwatch/zk/diagnose"
+	"github.com/rstwatch/rstwatch/zk/wire"
 )
 
 // fakeKernel behaves like the kernel map: rows grow, ForgetOwner deletes.
@@ -39,15 +40,15 @@ func (k *fakeKernel) ForgetOwner(pid uint32) error {
 
 type fakeZK struct{}
 
-func (fakeZK) Enrich(_ context.Context, ev *event.Event) bool {
-	if ev.Remote.Port() != 2181 {
-		return false
+func (fakeZK) CountVerdict(_ context.Context, c diagnose.Count) string {
+	if c.Endpoint.Port() != 2181 {
+		return event.VerdictUnknown
 	}
-	ev.Verdict = &event.Verdict{Code: event.VerdictNotKnownBug}
-	return true
+	return event.VerdictNotKnownBug
 }
-func (fakeZK) Servers() []zk.ServerInfo {
-	return []zk.ServerInfo{{Endpoint: "127.0.0.1:2181", Version: "3.8.0-5a02a05", Mode: "standalone"}}
+func (fakeZK) IsRstwatch(uint32, string) bool { return false }
+func (fakeZK) Servers() []wire.ServerInfo {
+	return []wire.ServerInfo{{Endpoint: "127.0.0.1:2181", Version: "3.8.0-5a02a05", Mode: "standalone"}}
 }
 func (fakeZK) ErrorCounts() map[string]uint64 { return map[string]uint64{"127.0.0.1:2181": 2} }
 

@@ -2,59 +2,49 @@ package metrics
 
 import (
 	"context"
-	"net/netip"
-	"time"
 
 	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/tracer"
-	"github.com/rstwatch/rstwatch/zk"
+	"github.com/rstwatch/rstwatch/zk/diagnose"
+	"github.com/rstwatch/rstwatch/zk/wire"
 )
 
-// ZK is what serve needs from the ZooKeeper side. *zk.Enricher has it; a
-// nil ZK gives every ZooKeeper row the verdict UNKNOWN and no zk_* series.
+// ZK is what serve needs from the ZooKeeper side. *diagnose.Enricher has
+// it; a nil ZK gives every ZooKeeper row the verdict UNKNOWN and no zk_*
+// series.
 type ZK interface {
-	// Enrich fills ev.ZK and ev.Verdict when ev touched ZooKeeper.
-	Enrich(ctx context.Context, ev *event.Event) bool
+	// CountVerdict is the verdict code of one kernel count, from the same
+	// classification as trace's per-reset verdicts.
+	CountVerdict(ctx context.Context, c diagnose.Count) string
+	// IsRstwatch reports whether pid is an rstwatch process (comm is its
+	// name, used when it has exited): its ZooKeeper connections are
+	// probes, never findings.
+	IsRstwatch(pid uint32, comm string) bool
 	// Servers is what is known of each probed server.
-	Servers() []zk.ServerInfo
+	Servers() []wire.ServerInfo
 	// ErrorCounts is failed probes per endpoint since start.
 	ErrorCounts() map[string]uint64
 }
 
-// verdictOf judges a kernel row as if it were one of its resets. The row
-// keeps the ZooKeeper endpoint but not which side this host was, so the
-// endpoint is taken as the remote end (this host the client) first. When the
-// owner is the server itself, its "client library" is the server's own jar
-// and the verdict follows the server version, which is what the operator's
-// rule asks for anyway.
+// verdictOf judges a kernel row with the diagnosis every output uses.
 func verdictOf(ctx context.Context, z ZK, c *tracer.Count) string {
 	if z == nil {
 		return event.VerdictUnknown
 	}
-	var local netip.AddrPort
-	if c.ZKEndpoint.Addr().Is4() {
-		local = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
-	} else {
-		local = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
+	return z.CountVerdict(ctx, diagnose.Count{
+		Direction: c.Direction, Reason: c.Reason, OwnerPID: c.OwnerPID, OwnerComm: c.OwnerComm,
+		OwnerSource: c.OwnerSource, Endpoint: c.ZKEndpoint,
+	})
+}
+
+// ownProbe reports whether a ZooKeeper row is owned by an rstwatch process
+// (this one or another instance on the host): probes, not findings.
+func ownProbe(z ZK, self uint32, c *tracer.Count) bool {
+	if c.OwnerPID == 0 {
+		return false
 	}
-	ev := event.Event{
-		Time:      time.Now(),
-		Direction: c.Direction,
-		Local:     local,
-		Remote:    c.ZKEndpoint,
-		Reason:    c.Reason,
+	if self != 0 && c.OwnerPID == self {
+		return true
 	}
-	if c.OwnerPID != 0 {
-		ev.Owner = &event.Owner{PID: c.OwnerPID, Comm: c.OwnerComm, Alive: true, Source: c.OwnerSource}
-	}
-	if !z.Enrich(ctx, &ev) {
-		// Servers found on this host are matched by their local port only:
-		// try this host as the server.
-		ev.Local, ev.Remote = c.ZKEndpoint, local
-		z.Enrich(ctx, &ev)
-	}
-	if ev.Verdict == nil {
-		return event.VerdictUnknown
-	}
-	return ev.Verdict.Code
+	return z != nil && z.IsRstwatch(c.OwnerPID, c.OwnerComm)
 }

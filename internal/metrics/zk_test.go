@@ -9,7 +9,7 @@ import (
 
 	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/tracer"
-	"github.com/rstwatch/rstwatch/zk"
+	"github.com/rstwatch/rstwatch/zk/diagnose"
 	"github.com/rstwatch/rstwatch/zk/zktest"
 )
 
@@ -23,12 +23,12 @@ func TestVerdictFromEnricher(t *testing.T) {
 		{"3.9.2-srvr.txt", event.VerdictNotKnownBug, "3.9.2"},
 	} {
 		t.Run(tc.srvr, func(t *testing.T) {
-			reply, err := os.ReadFile("../../zk/testdata/" + tc.srvr)
+			reply, err := os.ReadFile("../../zk/wire/testdata/" + tc.srvr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			f := zktest.ServeFake(t, zktest.Replies(map[string]string{"srvr": string(reply)}))
-			e, err := zk.NewEnricher(context.Background(), zk.EnricherConfig{Servers: []string{f.Addr}})
+			e, err := diagnose.NewEnricher(context.Background(), diagnose.EnricherConfig{Servers: []string{f.Addr}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/rstwatch/rstwatch/zk"
+	"github.com/rstwatch/rstwatch/zk/diagnose"
 )
 
 var (
@@ -32,10 +32,7 @@ func (c *Collector) collectZK(ch chan<- prometheus.Metric) {
 	for _, si := range infos {
 		// The short form: the raw line carries a build id and date that
 		// would make a new series for the same release.
-		version := si.Version
-		if v, err := zk.ParseVersion(version); err == nil {
-			version = v.Short()
-		}
+		version := diagnose.ShortVersion(si.Version)
 		ch <- prometheus.MustNewConstMetric(descZKInfo, prometheus.GaugeValue, 1, si.Endpoint, version, si.Mode)
 		up := 0.0
 		if si.Err == "" {

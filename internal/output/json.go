@@ -96,10 +96,28 @@ func (j *JSON) Event(e *event.Event) error {
 		b = appendString(b, z.Role)
 		b = append(b, `,"server_version":`...)
 		b = appendStringOrNull(b, z.ServerVersion)
+		b = append(b, `,"server_version_at":`...)
+		if z.ServerVersionAt.IsZero() {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '"')
+			b = z.ServerVersionAt.UTC().AppendFormat(b, time.RFC3339Nano)
+			b = append(b, '"')
+		}
 		b = append(b, `,"mode":`...)
 		b = appendStringOrNull(b, z.Mode)
 		b = append(b, `,"session":`...)
 		b = appendStringOrNull(b, z.Session)
+		b = append(b, `,"client_pid":`...)
+		if z.ClientPID != 0 {
+			b = strconv.AppendUint(b, uint64(z.ClientPID), 10)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, `,"client_runtime":`...)
+		b = appendStringOrNull(b, z.ClientRuntime)
+		b = append(b, `,"client_library":`...)
+		b = appendStringOrNull(b, z.ClientLibrary)
 		b = append(b, `,"client_version":`...)
 		b = appendStringOrNull(b, z.ClientVersion)
 		b = append(b, '}')
@@ -107,6 +125,29 @@ func (j *JSON) Event(e *event.Event) error {
 	if v := e.Verdict; v != nil {
 		b = append(b, `,"verdict":{"code":`...)
 		b = appendString(b, v.Code)
+		b = append(b, `,"situation":`...)
+		b = appendStringOrNull(b, v.Situation)
+		if sd := v.Sender; sd != nil {
+			b = append(b, `,"sender":{"local":`...)
+			b = appendString(b, sd.Local.String())
+			b = append(b, `,"reason":`...)
+			b = appendString(b, sd.Reason)
+			b = append(b, `,"owner":`...)
+			if o := sd.Owner; o != nil {
+				b = append(b, `{"pid":`...)
+				b = strconv.AppendUint(b, uint64(o.PID), 10)
+				b = append(b, `,"comm":`...)
+				b = appendString(b, o.Comm)
+				b = append(b, `,"alive":`...)
+				b = strconv.AppendBool(b, o.Alive)
+				b = append(b, `,"source":"`...)
+				b = append(b, o.Source.String()...)
+				b = append(b, `"}`...)
+			} else {
+				b = append(b, "null"...)
+			}
+			b = append(b, '}')
+		}
 		b = append(b, `,"text":`...)
 		b = appendString(b, v.Text)
 		b = append(b, '}')

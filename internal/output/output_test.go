@@ -34,8 +34,11 @@ func sample() []event.Event {
 			Task:  event.Task{PID: 0, TID: 0, Comm: "swapper/1", Thread: "swapper/1"},
 			Owner: &event.Owner{PID: 4211, TID: 4215, Comm: "java", Alive: false, Source: event.OwnerTuple},
 			ZK: &event.ZK{Endpoint: netip.MustParseAddrPort("[2001:db8::2]:10245"), Role: "client",
-				ServerVersion: "3.4.14", Mode: "follower", Session: "0x100000abc", ClientVersion: "3.4.5"},
-			Verdict: &event.Verdict{Code: event.VerdictKnownBug, Text: `client library 3.4.5 "is" older than 3.4.6`},
+				ServerVersion: "3.4.14", ServerVersionAt: t0.Add(-12 * time.Second), Mode: "follower", Session: "0x100000abc",
+				ClientPID: 4211, ClientRuntime: "java", ClientLibrary: "Apache ZooKeeper Java client", ClientVersion: "3.4.5"},
+			Verdict: &event.Verdict{Code: event.VerdictKnownBug, Situation: "UNREAD_DATA", Text: `client library 3.4.5 "is" older than 3.4.6`,
+				Sender: &event.Sender{Local: netip.MustParseAddrPort("[2001:db8::2]:10245"), Reason: "TCP_ABORT_ON_CLOSE",
+					Owner: &event.Owner{PID: 4000, Comm: "java", Alive: true, Source: event.OwnerSocket}}},
 		},
 		{
 			Time: t0.Add(2 * time.Microsecond), Direction: event.Send,

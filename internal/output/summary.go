@@ -71,13 +71,19 @@ type ownerKey struct {
 }
 
 type zkKey struct {
-	endpoint netip.AddrPort
-	verdict  string
+	endpoint  netip.AddrPort
+	situation string
+	verdict   string
 }
 
-func str(s string) string                    { return s }
-func addrPortName(ap netip.AddrPort) string  { return ap.String() }
-func zkName(k zkKey) string                  { return k.endpoint.String() + " " + k.verdict }
+func str(s string) string                   { return s }
+func addrPortName(ap netip.AddrPort) string { return ap.String() }
+func zkName(k zkKey) string {
+	if k.situation == "" {
+		return k.endpoint.String() + " " + k.verdict
+	}
+	return k.endpoint.String() + " " + k.situation + " " + k.verdict
+}
 func directionName(d event.Direction) string { return d.String() }
 func ownerName(k ownerKey) string {
 	if k.none {
@@ -141,11 +147,11 @@ func (s *Summary) Add(e *event.Event) {
 	}
 	s.remote.add(e.Remote)
 	if e.ZK != nil {
-		code := event.VerdictUnknown
+		k := zkKey{endpoint: e.ZK.Endpoint, verdict: event.VerdictUnknown}
 		if e.Verdict != nil {
-			code = e.Verdict.Code
+			k.verdict, k.situation = e.Verdict.Code, e.Verdict.Situation
 		}
-		s.zk.add(zkKey{e.ZK.Endpoint, code})
+		s.zk.add(k)
 	}
 }
 
@@ -215,7 +221,7 @@ func (s *Summary) text(p func(format string, args ...any)) {
 	section("by reason", s.reason.top(rowsShown, str))
 	section("by owner (pid/comm)", s.owner.top(rowsShown, ownerName))
 	section("by remote endpoint", s.remote.top(rowsShown, addrPortName))
-	section("by ZooKeeper endpoint and verdict", s.zk.top(rowsShown, zkName))
+	section("by ZooKeeper endpoint, situation and verdict", s.zk.top(rowsShown, zkName))
 }
 
 func (s *Summary) String() string {

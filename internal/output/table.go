@@ -79,15 +79,21 @@ func zkCell(e *event.Event) string {
 	if e.ZK == nil {
 		return ""
 	}
-	v := e.ZK.ServerVersion
-	if v == "" {
-		v = "?"
-	}
 	// The endpoint is already on the line: local for a server, remote for
-	// a client.
-	s := " zk:" + e.ZK.Role + " " + v
-	if e.Verdict != nil {
-		s += " " + e.Verdict.Code
+	// a client. Versions, client runtime and the text are in the JSON.
+	s := " zk:" + e.ZK.Role
+	if v := e.Verdict; v != nil {
+		if v.Situation != "" {
+			s += " " + v.Situation
+		}
+		switch v.Code {
+		case event.VerdictKnownBug:
+			s += " 1702"
+		case event.VerdictNotKnownBug:
+			s += " not-1702"
+		default:
+			s += " 1702?"
+		}
 	}
 	return s
 }

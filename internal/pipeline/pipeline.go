@@ -41,6 +41,14 @@ type Enricher interface {
 	Enrich(ctx context.Context, e *event.Event)
 }
 
+// Previewer is an Enricher that sees each batch of events before they are
+// enriched one by one, e.g. to pair the two rows of one reset seen on both
+// ends of this host, which the kernel reports in either order. It is
+// called from the processing goroutine.
+type Previewer interface {
+	Preview(batch []*event.Event)
+}
+
 // ConnectObserver is an Enricher that also wants to hear of new
 // connections to ZooKeeper ports (see event.Connect). It is called from the
 // reading goroutine and must not block.
@@ -138,6 +146,8 @@ func Run(ctx context.Context, src Source, o Options) (*output.Summary, error) {
 			}
 		}
 	}
+	previewer, _ := o.Enricher.(Previewer)
+	var preview []*event.Event
 	for m := range msgs {
 		if m.lost > 0 {
 			sum.Lost += m.lost
@@ -145,10 +155,20 @@ func Run(ctx context.Context, src Source, o Options) (*output.Summary, error) {
 		}
 		for i := range m.batch {
 			it := &m.batch[i]
-			e := &it.ev
-			if e.Owner != nil {
-				e.Owner = &it.owner
+			if it.ev.Owner != nil {
+				it.ev.Owner = &it.owner
 			}
+		}
+		if previewer != nil && len(m.batch) > 0 {
+			preview = preview[:0]
+			for i := range m.batch {
+				preview = append(preview, &m.batch[i].ev)
+			}
+			previewer.Preview(preview)
+		}
+		for i := range m.batch {
+			it := &m.batch[i]
+			e := &it.ev
 			// Past the count or a failed sink, the rest is drained
 			// unwritten: the source stops at its next pass.
 			if o.Count > 0 && sum.Total >= o.Count || sinkErr != nil {

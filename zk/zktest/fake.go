@@ -133,10 +133,17 @@ func Replies(m map[string]string) Handler {
 	}
 }
 
-// Silent accepts and never answers (until the client gives up).
+// Silent accepts and never answers, like a hung server: it does not even
+// notice the client's half-close, until the client gives up or the fake is
+// stopped (at most 30 s).
 func Silent(word string, c net.Conn) {
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	io.Copy(io.Discard, c)
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if c.SetReadDeadline(time.Time{}) != nil {
+			return // closed by the fake's cleanup
+		}
+	}
 }
 
 // Endless answers with an endless stream of text.

@@ -38,6 +38,9 @@ type Options struct {
 	Whitelist string
 	// Admin enables the AdminServer on a free loopback port.
 	Admin bool
+	// MaxClientCnxns is maxClientCnxns (connections per client address);
+	// 0 leaves ZooKeeper's default (60).
+	MaxClientCnxns int
 }
 
 // Server is a running ZooKeeper.
@@ -49,6 +52,7 @@ type Server struct {
 	PID        int
 
 	cmd  *exec.Cmd
+	cp   string
 	done chan struct{}
 }
 
@@ -157,35 +161,63 @@ func launch(dir string, attempt int, opts Options) (*Server, error) {
 	if opts.Whitelist != "" {
 		cfg += "4lw.commands.whitelist=" + opts.Whitelist + "\n"
 	}
+	if opts.MaxClientCnxns != 0 {
+		cfg += fmt.Sprintf("maxClientCnxns=%d\n", opts.MaxClientCnxns)
+	}
 	s.ConfigPath = filepath.Join(dir, "zoo.cfg")
 	if err := os.WriteFile(s.ConfigPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "zookeeper.log"))
-	if err != nil {
+	s.cp = cp
+	if err := s.start(); err != nil {
 		return nil, err
+	}
+	return s, nil
+}
+
+// start runs the JVM on s's configuration and waits until it answers.
+func (s *Server) start() error {
+	logf, err := os.OpenFile(filepath.Join(s.Dir, "zookeeper.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
 	}
 	defer logf.Close()
 	// Small, quick-starting JVM: the machine is shared and has 2 cores.
 	s.cmd = exec.Command("java",
 		"-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k",
 		"-Dzookeeper.jmx.log4j.disable=true", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-		"-cp", cp, "org.apache.zookeeper.server.ZooKeeperServerMain", s.ConfigPath)
-	s.cmd.Dir = dir
+		"-cp", s.cp, "org.apache.zookeeper.server.ZooKeeperServerMain", s.ConfigPath)
+	s.cmd.Dir = s.Dir
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	// Own process group so Stop kills the JVM and anything it forked; the
 	// death signal stops it if the test binary dies without cleanup.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start java: %w", err)
+		return fmt.Errorf("start java: %w", err)
 	}
 	s.PID = s.cmd.Process.Pid
-	go func() { s.cmd.Wait(); close(s.done) }()
+	done := make(chan struct{})
+	s.done = done
+	cmd := s.cmd
+	go func() { cmd.Wait(); close(done) }()
 	if err := s.waitReady(ReadyTimeout); err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("%w; log tail:\n%s", err, s.LogTail(2000))
+		return fmt.Errorf("%w; log tail:\n%s", err, s.LogTail(2000))
 	}
-	return s, nil
+	return nil
+}
+
+// Signal sends sig to the server JVM (SIGSTOP hangs it, SIGCONT resumes).
+func (s *Server) Signal(sig syscall.Signal) error { return syscall.Kill(s.PID, sig) }
+
+// Kill kills the server with SIGKILL and waits until it is gone.
+func (s *Server) Kill() { s.Stop() }
+
+// Restart starts the server again on the same ports and data, after Kill,
+// and waits until it answers.
+func (s *Server) Restart() error {
+	s.Stop()
+	return s.start()
 }
 
 func (s *Server) waitReady(timeout time.Duration) error {

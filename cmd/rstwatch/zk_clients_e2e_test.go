@@ -1,0 +1,696 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rstwatch/rstwatch/internal/testenv"
+	"github.com/rstwatch/rstwatch/zk/zktest"
+)
+
+// End-to-end tests with the real third-party ZooKeeper clients against a
+// real 3.8 server: every RST on the wire (tcpdump on lo, filtered to the
+// server's port) must be reported by rstwatch trace as a send row and a
+// receive row, with the right owner, role, client runtime, and a verdict
+// whose situation matches and that is never ZOOKEEPER-1702 for these
+// current clients.
+
+// Runtimes rstwatch must report for each client kind.
+var wantRuntime = map[string]string{zktest.Java: "java", zktest.C: "native", zktest.Kazoo: "python", zktest.Node: "node"}
+
+// Client libraries and versions rstwatch must read for each kind.
+var wantLibrary = map[string][2]string{
+	zktest.Java:  {"Apache ZooKeeper Java client", "3.8.0"},
+	zktest.C:     {"ZooKeeper C client", "3.8.0"},
+	zktest.Kazoo: {"kazoo", ""}, // the Debian version's metadata
+	zktest.Node:  {"node-zookeeper-client", "1.1.3"},
+}
+
+// rstPacket is one RST seen by tcpdump.
+type rstPacket struct {
+	src, dst netip.AddrPort
+	line     string
+	// closedDst: the receiver had sent a FIN on this connection before:
+	// its socket may be in TIME_WAIT or gone, where the kernel takes a RST
+	// without a tcp_receive_reset event (there is no receiving row).
+	closedDst bool
+}
+
+// zkWatch is one scenario's observers: rstwatch trace and tcpdump.
+type zkWatch struct {
+	srv    *zktest.Server
+	port   int
+	trace  *started
+	dump   *exec.Cmd
+	dumpTo *bytes.Buffer
+	// others are more rstwatch instances (run with --debug) whose probes
+	// are theirs, not findings.
+	others []*started
+	// unseen is what the kernel counted as not delivered or not run.
+	unseen int
+}
+
+// watchZK starts tcpdump on lo for the server's port and rstwatch trace
+// naming the server, and waits until both are ready.
+func watchZK(t *testing.T, server string, extra ...string) *zkWatch {
+	t.Helper()
+	testenv.RequireBPF(t)
+	tcpdump := testenv.RequireProgram(t, "tcpdump", "tcpdump", zktest.RequireEnv)
+	_, ps, _ := net.SplitHostPort(server)
+	port, _ := strconv.Atoi(ps)
+	w := &zkWatch{port: port, dumpTo: &bytes.Buffer{}}
+	// -U: each packet as it comes; text, -tt -nn: parseable.
+	w.dump = exec.Command(tcpdump, "-i", "lo", "-nn", "-tt", "-l", "--immediate-mode",
+		fmt.Sprintf("tcp port %d and tcp[tcpflags] & (tcp-rst|tcp-fin) != 0", port))
+	var dumpErr bytes.Buffer
+	w.dump.Stdout, w.dump.Stderr = w.dumpTo, &dumpErr
+	if err := w.dump.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if w.dump.ProcessState == nil {
+			w.dump.Process.Kill()
+			w.dump.Wait()
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(dumpErr.String(), "listening on"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("tcpdump not ready: %s", dumpErr.String())
+		}
+	}
+	args := append([]string{"trace", "-o", "json", "--debug", "--port", ps, "--zk", server, "--zk-discover=false", "--zk-probe-interval", "2s"}, extra...)
+	w.trace = start(t, args...)
+	return w
+}
+
+// finish stops both and returns rstwatch's rows, the RSTs on the wire
+// (without those of rstwatch's own probes, which it must not report) and
+// the probe ports rstwatch logged.
+func (w *zkWatch) finish(t *testing.T) ([]zkLine, []rstPacket) {
+	t.Helper()
+	time.Sleep(700 * time.Millisecond) // the last resets drain
+	if code := w.trace.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("trace exit %d: %s", code, w.trace.stderr)
+	}
+	w.dump.Process.Signal(syscall.SIGINT)
+	w.dump.Wait()
+	logs := w.trace.stderr.String()
+	for _, o := range w.others {
+		logs += o.stderr.String()
+	}
+	probes := probePorts(logs)
+	var rsts []rstPacket
+	re := regexp.MustCompile(`IP6? (\S+)\.(\d+) > (\S+)\.(\d+): Flags \[([A-Z.]+)\]`)
+	finBy := map[[2]netip.AddrPort]bool{} // (sender, peer) that sent a FIN
+	sc := bufio.NewScanner(bytes.NewReader(w.dumpTo.Bytes()))
+	for sc.Scan() {
+		m := re.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		src := netip.MustParseAddrPort(net.JoinHostPort(m[1], m[2]))
+		dst := netip.MustParseAddrPort(net.JoinHostPort(m[3], m[4]))
+		if probes[int(src.Port())] || probes[int(dst.Port())] {
+			continue
+		}
+		if strings.Contains(m[5], "F") {
+			finBy[[2]netip.AddrPort{src, dst}] = true
+		}
+		if strings.Contains(m[5], "R") {
+			rsts = append(rsts, rstPacket{src: src, dst: dst, line: sc.Text(), closedDst: finBy[[2]netip.AddrPort{dst, src}]})
+		}
+	}
+	var rows []zkLine
+	for _, l := range zkLines(t, w.trace.stdout.Bytes()) {
+		if l.Type == "reset" {
+			rows = append(rows, l)
+		}
+	}
+	// Events the kernel could not deliver (ring buffer full) or programs
+	// it skipped (another BPF program on that CPU: the host is busy) are
+	// counted, never hidden: rows missing within that count are excused.
+	for _, line := range strings.Split(w.trace.stdout.String(), "\n") {
+		var sum struct {
+			Type         string `json:"type"`
+			Lost         int    `json:"lost"`
+			KernelMissed int    `json:"kernel_missed"`
+		}
+		if json.Unmarshal([]byte(line), &sum) == nil && sum.Type == "summary" {
+			w.unseen = sum.Lost + sum.KernelMissed
+			t.Logf("trace summary: lost %d, kernel_missed %d", sum.Lost, sum.KernelMissed)
+		}
+	}
+	t.Logf("%d RSTs on the wire (rstwatch's own probes excluded), %d rows", len(rsts), len(rows))
+	if os.Getenv("RSTWATCH_DEBUG_E2E") != "" {
+		t.Logf("trace stderr:\n%s\ntcpdump:\n%s", w.trace.stderr, w.dumpTo)
+	}
+	return rows, rsts
+}
+
+// probePorts are the local ports of rstwatch's probe connections, from
+// its --debug log.
+func probePorts(stderr string) map[int]bool {
+	out := map[int]bool{}
+	re := regexp.MustCompile(`msg="ZooKeeper probe connection" local=\S+:(\d+)`)
+	for _, m := range re.FindAllStringSubmatch(stderr, -1) {
+		p, _ := strconv.Atoi(m[1])
+		out[p] = true
+	}
+	return out
+}
+
+// rowPair is the send and receive rows of one RST.
+type rowPair struct {
+	rst        rstPacket
+	send, recv *zkLine
+}
+
+// pairs finds, for every RST on the wire, its send row (local = the RST's
+// source) and its receive row (local = its destination); a missing row is
+// a test failure.
+func pairs(t *testing.T, rows []zkLine, rsts []rstPacket, unseen int) []rowPair {
+	t.Helper()
+	var out []rowPair
+	missing := 0
+	for _, r := range rsts {
+		p := rowPair{rst: r}
+		for i := range rows {
+			l := &rows[i]
+			if l.Local.Port == int(r.src.Port()) && l.Remote.Port == int(r.dst.Port()) && l.Direction == "send" && p.send == nil {
+				p.send = l
+			}
+			if l.Local.Port == int(r.dst.Port()) && l.Remote.Port == int(r.src.Port()) && l.Direction == "receive" && p.recv == nil {
+				p.recv = l
+			}
+		}
+		if p.send != nil && p.recv == nil && r.closedDst {
+			t.Logf("RST %s: no receiving row; the receiver had closed (FIN), so its socket took the RST without a receive event", r.line)
+			continue
+		}
+		if p.send == nil || p.recv == nil {
+			if p.send == nil {
+				missing++
+			}
+			if p.recv == nil {
+				missing++
+			}
+			if missing <= unseen {
+				t.Logf("RST %s: not reported (send %v, receive %v), within the %d events the kernel counted as lost or missed", r.line, p.send != nil, p.recv != nil, unseen)
+				continue
+			}
+			t.Errorf("RST %s: not reported as send and receive (send %v, receive %v)", r.line, p.send != nil, p.recv != nil)
+			if os.Getenv("RSTWATCH_DEBUG_E2E") != "" {
+				t.Logf("rows:\n%+v", rows)
+			}
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// zkClientSide returns which row of p is the client's (its local port is
+// not the server's).
+func (p rowPair) sides(serverPort int) (client, server *zkLine) {
+	if p.send.Local.Port == serverPort {
+		return p.recv, p.send
+	}
+	return p.send, p.recv
+}
+
+// checkPair checks one RST's rows: roles, owners (the client process for
+// its side, a server JVM for the server's, none only for a refused connect),
+// the client's runtime where the client is known, the same code and
+// situation on both rows, never ZOOKEEPER-1702, and a text that matches.
+func checkPair(t *testing.T, p rowPair, serverPort int, serverPIDs map[int]bool, clients map[int]*zktest.Client) {
+	t.Helper()
+	cl, sv := p.sides(serverPort)
+	where := p.rst.line
+	for _, l := range []*zkLine{cl, sv} {
+		if l.ZK == nil || l.Verdict == nil {
+			t.Errorf("%s: row without zk/verdict: %+v", where, l)
+			return
+		}
+		if l.Verdict.Code == "ZOOKEEPER-1702" {
+			t.Errorf("%s: ZOOKEEPER-1702 for a current client: %s", where, l.Verdict.Text)
+		}
+	}
+	if cl.ZK.Role != "client" || sv.ZK.Role != "server" {
+		t.Errorf("%s: roles %s/%s", where, cl.ZK.Role, sv.ZK.Role)
+	}
+	if p.send.Verdict.Code != p.recv.Verdict.Code || p.send.Verdict.Situation != p.recv.Verdict.Situation {
+		t.Errorf("%s: send %s %s, receive %s %s", where, p.send.Verdict.Situation, p.send.Verdict.Code, p.recv.Verdict.Situation, p.recv.Verdict.Code)
+	}
+	if s := p.recv.Verdict.Sender; s == nil || (p.send.Owner == nil) != (s.Owner == nil) || s.Owner != nil && s.Owner.PID != p.send.Owner.PID {
+		t.Errorf("%s: the receiving row does not point at the sending row's owner: %+v vs %+v", where, s, p.send.Owner)
+	}
+	c := (*zktest.Client)(nil)
+	switch {
+	case cl.Owner == nil:
+		t.Errorf("%s: client side has no owner", where)
+	case cl.Owner.PID == os.Getpid():
+		// This test binary (zktest's readiness checks): a Go client.
+		if str(cl.ZK.ClientRuntime) != "go" {
+			t.Errorf("%s: the test binary's runtime %s", where, str(cl.ZK.ClientRuntime))
+		}
+	default:
+		if c = clients[cl.Owner.PID]; c == nil {
+			t.Errorf("%s: client side owned by %d, not a test client", where, cl.Owner.PID)
+		}
+	}
+	refused := sv.Verdict.Situation == "REFUSED"
+	switch {
+	case refused && sv.Owner != nil:
+		t.Errorf("%s: refused, yet the server side has owner %+v", where, sv.Owner)
+	case !refused && (sv.Owner == nil || !serverPIDs[sv.Owner.PID]):
+		t.Errorf("%s: server side owner %+v, want the server JVM %v (%s)", where, sv.Owner, serverPIDs, sv.Verdict.Situation)
+	}
+	if c != nil {
+		for _, l := range []*zkLine{cl, sv} {
+			if str(l.ZK.ClientRuntime) != wantRuntime[c.Kind] || l.ZK.ClientPID == nil || *l.ZK.ClientPID != c.PID {
+				t.Errorf("%s: %s row: client %v runtime %s, want %d %s", where, l.Direction, l.ZK.ClientPID, str(l.ZK.ClientRuntime), c.PID, wantRuntime[c.Kind])
+			}
+		}
+		lib := wantLibrary[c.Kind]
+		if str(cl.ZK.ClientLibrary) != lib[0] || lib[1] != "" && str(cl.ZK.ClientVersion) != lib[1] {
+			t.Errorf("%s: client library %s %s, want %s %s", where, str(cl.ZK.ClientLibrary), str(cl.ZK.ClientVersion), lib[0], lib[1])
+		}
+		excluded := map[string]bool{"REFUSED": true, "LISTENER_CLOSED": true, "KEEPALIVE_TIMEOUT": true, "MEMORY_PRESSURE": true}[sv.Verdict.Situation]
+		if c.Kind != zktest.Java && !excluded && !strings.Contains(cl.Verdict.Text, "not the Java client") {
+			t.Errorf("%s: %s client's verdict does not say 1702 does not apply: %s", where, c.Kind, cl.Verdict.Text)
+		}
+	}
+	if want, ok := situationWords[sv.Verdict.Situation]; ok {
+		for _, l := range []*zkLine{cl, sv} {
+			if !strings.Contains(l.Verdict.Text, want) {
+				t.Errorf("%s: %s text lacks %q: %s", where, sv.Verdict.Situation, want, l.Verdict.Text)
+			}
+		}
+	}
+}
+
+// situationWords: a phrase each situation's text must contain.
+var situationWords = map[string]string{
+	"REFUSED":         "found nothing listening",
+	"LISTENER_CLOSED": "accept queue",
+	"UNREAD_DATA":     "had not read",
+	"ABORTIVE_CLOSE":  "aborted the connection",
+	"LATE_DATA":       "already closed",
+}
+
+func startClients(t *testing.T, server, prefix string, kinds []string) map[int]*zktest.Client {
+	t.Helper()
+	out := map[int]*zktest.Client{}
+	var list []*zktest.Client
+	for _, k := range kinds {
+		c := zktest.StartClient(t, k, server, "/"+prefix+"-"+k, zktest.ClientOptions{})
+		out[c.PID] = c
+		list = append(list, c)
+	}
+	for _, c := range list {
+		if err := c.WaitReady(90 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// Clients killed with a reply unread: each client is stopped, a watch
+// event is sent to it, then it is killed; its kernel resets the connection
+// (TCP_ABORT_ON_CLOSE), and the server's row names the client.
+func TestZKClientsKilledWithRepliesUnread(t *testing.T) {
+	srv := zktest.Start(t, zktest.Options{Whitelist: "*"})
+	w := watchZK(t, srv.ClientAddr)
+	clients := startClients(t, srv.ClientAddr, "unread", zktest.AllClients)
+	creator, err := zktest.OpenSession(srv.ClientAddr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range clients {
+		c.Signal(syscall.SIGSTOP)
+	}
+	for _, c := range clients {
+		if err := creator.Create(c.Path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // the events sit unread
+	for _, c := range clients {
+		c.Kill()
+	}
+	creator.Close()
+	rows, rsts := w.finish(t)
+	seen := map[int]bool{}
+	for _, p := range pairs(t, rows, rsts, w.unseen) {
+		checkPair(t, p, w.port, map[int]bool{srv.PID: true}, clients)
+		cl, _ := p.sides(w.port)
+		if cl.Owner != nil && p.send == cl && p.send.Reason == "TCP_ABORT_ON_CLOSE" && cl.Verdict.Situation == "UNREAD_DATA" {
+			seen[cl.Owner.PID] = true
+			if cl.Owner.Alive {
+				t.Errorf("%s: the killed client is reported alive", p.rst.line)
+			}
+		}
+	}
+	for pid, c := range clients {
+		if !seen[pid] {
+			t.Errorf("%s client %d: no UNREAD_DATA reset from it; output:\n%s", c.Kind, pid, c.Output())
+		}
+	}
+}
+
+// A normal close: whatever resets the clients' own close paths make
+// (cli_mt quits with a reply unread) are reported right; none is 1702.
+func TestZKClientsNormalClose(t *testing.T) {
+	srv := zktest.Start(t, zktest.Options{Whitelist: "*"})
+	w := watchZK(t, srv.ClientAddr)
+	clients := startClients(t, srv.ClientAddr, "close", zktest.AllClients)
+	for _, c := range clients {
+		if err := c.Quit(30 * time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+	rows, rsts := w.finish(t)
+	for _, p := range pairs(t, rows, rsts, w.unseen) {
+		checkPair(t, p, w.port, map[int]bool{srv.PID: true}, clients)
+	}
+	for _, l := range rows {
+		if l.Owner != nil && clients[l.Owner.PID] != nil && clients[l.Owner.PID].Kind != zktest.C && l.Direction == "send" {
+			t.Errorf("%s client reset on a normal close: %+v", clients[l.Owner.PID].Kind, l.Verdict)
+		}
+	}
+}
+
+// Refused connects: the clients start while nothing listens. Both rows of
+// every refusal are REFUSED, the server side has no owner, the client side
+// is the client, and the text says the server was not listening.
+func TestZKClientsRefused(t *testing.T) {
+	port, err := zktest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := "127.0.0.1:" + strconv.Itoa(port)
+	w := watchZK(t, server)
+	clients := map[int]*zktest.Client{}
+	for _, k := range zktest.AllClients {
+		c := zktest.StartClient(t, k, server, "/refused-"+k, zktest.ClientOptions{})
+		clients[c.PID] = c
+	}
+	time.Sleep(6 * time.Second) // JVM start, then each client retries
+	for _, c := range clients {
+		c.Kill()
+	}
+	rows, rsts := w.finish(t)
+	refusedBy := map[int]bool{}
+	for _, p := range pairs(t, rows, rsts, w.unseen) {
+		checkPair(t, p, w.port, nil, clients)
+		cl, sv := p.sides(w.port)
+		if sv.Verdict.Situation != "REFUSED" || cl.State == nil || *cl.State != "SYN_SENT" {
+			t.Errorf("%s: %s in state %v", p.rst.line, sv.Verdict.Situation, cl.State)
+		}
+		if !strings.Contains(cl.Verdict.Text, "the server was not listening at the reset") {
+			t.Errorf("%s: %s", p.rst.line, cl.Verdict.Text)
+		}
+		if cl.Owner != nil {
+			refusedBy[cl.Owner.PID] = true
+		}
+	}
+	for pid, c := range clients {
+		if !refusedBy[pid] {
+			t.Errorf("%s client %d: no refused connect seen; output:\n%s", c.Kind, pid, c.Output())
+		}
+	}
+}
+
+// The server hangs (SIGSTOP) with clients connected, more clients connect
+// and wait in its accept queue, then it is killed and restarted. Queued
+// connections are reset by the kernel in the listener's name
+// (LISTENER_CLOSED, owner the server JVM); connections it had not read are
+// reset by it (UNREAD_DATA); reconnects while it is down are REFUSED.
+func TestZKServerHungKilledRestarted(t *testing.T) {
+	srv := zktest.Start(t, zktest.Options{Whitelist: "*"})
+	firstPID := srv.PID
+	w := watchZK(t, srv.ClientAddr)
+	clients := startClients(t, srv.ClientAddr, "hung", zktest.AllClients)
+	if err := srv.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range zktest.AllClients {
+		c := zktest.StartClient(t, k, srv.ClientAddr, "/queued-"+k, zktest.ClientOptions{})
+		clients[c.PID] = c
+	}
+	// The new clients' connections complete in the kernel and wait,
+	// unaccepted; the connected ones miss their pings.
+	waitQueued(t, srv.ClientAddr, clients, 60*time.Second)
+	time.Sleep(2 * time.Second)
+	srv.Kill()
+	time.Sleep(3 * time.Second) // reconnects are refused
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // clients reconnect
+	for _, c := range clients {
+		c.Kill()
+	}
+	rows, rsts := w.finish(t)
+	situations := map[string]int{}
+	for _, p := range pairs(t, rows, rsts, w.unseen) {
+		checkPair(t, p, w.port, map[int]bool{firstPID: true, srv.PID: true}, clients)
+		_, sv := p.sides(w.port)
+		situations[sv.Verdict.Situation]++
+		if sv.Verdict.Situation == "LISTENER_CLOSED" && (sv.Owner == nil || sv.Owner.Source != "listener") {
+			t.Errorf("%s: an unaccepted connection's reset is not the listener's: %+v", p.rst.line, sv.Owner)
+		}
+	}
+	t.Logf("situations: %v", situations)
+	for _, s := range []string{"LISTENER_CLOSED", "REFUSED"} {
+		if situations[s] == 0 {
+			t.Errorf("no %s reset seen", s)
+		}
+	}
+}
+
+// waitQueued waits until every client that is alive has a connection to
+// server in the kernel (ESTABLISHED in its /proc/PID/net/tcp with its own
+// socket).
+func waitQueued(t *testing.T, server string, clients map[int]*zktest.Client, timeout time.Duration) {
+	t.Helper()
+	srv := netip.MustParseAddrPort(server)
+	deadline := time.Now().Add(timeout)
+	for {
+		missing := 0
+		for pid := range clients {
+			if !hasConnection(pid, srv) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d clients have no connection to %s", missing, server)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// hasConnection reports whether pid holds a socket ESTABLISHED to srv.
+func hasConnection(pid int, srv netip.AddrPort) bool {
+	inodes := map[string]bool{}
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, e := range ents {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	remote := fmt.Sprintf("0100007F:%04X", srv.Port())
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
+		for _, line := range strings.Split(string(b), "\n") {
+			fs := strings.Fields(line)
+			if len(fs) > 9 && (fs[2] == remote || strings.HasSuffix(fs[2], fmt.Sprintf("0100007F:%04X", srv.Port()))) && fs[3] == "01" && inodes[fs[9]] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// The stand-in 3.4.5 and 3.4.6 Java clients (Debian's 3.8.0 code
+// relabelled: the version is what rstwatch reads) against a server that
+// refuses them at accept (maxClientCnxns 1 taken by another session): an
+// established connection reset during session set-up. The server closes
+// with SO_LINGER 0 (ABORTIVE_CLOSE), or, when the client's ConnectRequest
+// already sits unread, with TCP_ABORT_ON_CLOSE (UNREAD_DATA, the 1702
+// mechanism itself). 3.4.5 is ZOOKEEPER-1702 on both rows, 3.4.6 is not.
+func TestZKStandInJavaClients1702(t *testing.T) {
+	srv := zktest.Start(t, zktest.Options{Whitelist: "*", MaxClientCnxns: 1})
+	w := watchZK(t, srv.ClientAddr)
+	time.Sleep(500 * time.Millisecond) // rstwatch has asked srvr before the slot is taken
+	blocker, err := zktest.OpenSession(srv.ClientAddr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close()
+	dir := t.TempDir()
+	want := map[int]string{}
+	clients := map[int]*zktest.Client{}
+	for _, v := range []string{"3.4.5", "3.4.6"} {
+		jar, err := zktest.StandInJar(dir, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp, err := zktest.StandInClasspath(jar)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := zktest.StartClient(t, zktest.Java, srv.ClientAddr, "/standin", zktest.ClientOptions{JavaClasspath: cp})
+		clients[c.PID] = c
+		want[c.PID] = map[string]string{"3.4.5": "ZOOKEEPER-1702", "3.4.6": "NOT_KNOWN_BUG"}[v]
+	}
+	time.Sleep(8 * time.Second) // JVM start, then refused at accept and retried
+	for _, c := range clients {
+		c.Kill()
+	}
+	rows, rsts := w.finish(t)
+	seen := map[int]int{}
+	for _, p := range pairs(t, rows, rsts, w.unseen) {
+		cl, sv := p.sides(w.port)
+		if cl.Owner == nil || clients[cl.Owner.PID] == nil {
+			continue // the blocker
+		}
+		pid := cl.Owner.PID
+		if sit := sv.Verdict.Situation; sit != "ABORTIVE_CLOSE" && sit != "UNREAD_DATA" || sv.Owner == nil || sv.Owner.PID != srv.PID {
+			t.Errorf("%s: %s by %+v", p.rst.line, sv.Verdict.Situation, sv.Owner)
+		}
+		for _, l := range []*zkLine{cl, sv} {
+			if l.Verdict.Code != want[pid] {
+				t.Errorf("%s: %s row: %s, want %s: %s", p.rst.line, l.Direction, l.Verdict.Code, want[pid], l.Verdict.Text)
+			}
+		}
+		if want[pid] == "ZOOKEEPER-1702" && !strings.Contains(cl.Verdict.Text, "the RST came from the server side") {
+			t.Errorf("%s: %s", p.rst.line, cl.Verdict.Text)
+		}
+		seen[pid]++
+	}
+	for pid, c := range clients {
+		if seen[pid] == 0 {
+			t.Errorf("stand-in client %d: no reset at accept; output:\n%s", pid, c.Output())
+		}
+	}
+}
+
+// serve's verdict labels come from the same classification as trace's:
+// for the same resets (clients killed with a reply unread, then the server
+// killed and its port refusing reconnects), every ZooKeeper series serve
+// exports has the code trace gave the rows with the same labels.
+func TestZKServeVerdictsMatchTrace(t *testing.T) {
+	srv := zktest.Start(t, zktest.Options{Whitelist: "*"})
+	w := watchZK(t, srv.ClientAddr)
+	mport, err := zktest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	maddr := fmt.Sprintf("127.0.0.1:%d", mport)
+	serve := start(t, "serve", "--debug", "--metrics-addr", maddr, "--port", strconv.Itoa(w.port), "--zk", srv.ClientAddr, "--zk-discover=false", "--zk-probe-interval", "2s")
+	w.others = append(w.others, serve)
+	clients := startClients(t, srv.ClientAddr, "serve", []string{zktest.Kazoo, zktest.C})
+	creator, err := zktest.OpenSession(srv.ClientAddr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range clients {
+		c.Signal(syscall.SIGSTOP)
+		if err := creator.Create(c.Path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creator.Close()
+	time.Sleep(300 * time.Millisecond)
+	for _, c := range clients {
+		c.Kill()
+	}
+	// Refused connects: a client retrying against the dead server.
+	retry := zktest.StartClient(t, zktest.Kazoo, srv.ClientAddr, "/serve-retry", zktest.ClientOptions{})
+	if err := retry.WaitReady(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	time.Sleep(4 * time.Second)
+	retry.Kill()
+	rows, rsts := w.finish(t)
+	for pid, c := range map[int]*zktest.Client{retry.PID: retry} {
+		clients[pid] = c
+	}
+	for _, p := range pairs(t, rows, rsts, w.unseen) {
+		checkPair(t, p, w.port, map[int]bool{srv.PID: true}, clients)
+	}
+	time.Sleep(500 * time.Millisecond)
+	metrics, err := httpGet("http://" + maddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve.stop(t, syscall.SIGTERM)
+
+	want := map[string]string{} // labels without verdict → trace's code
+	for _, l := range rows {
+		if l.ZK == nil || l.Verdict == nil {
+			continue
+		}
+		comm := "unknown"
+		if l.Owner != nil {
+			comm = l.Owner.Comm
+		}
+		k := fmt.Sprintf(`direction=%q,owner_comm=%q,reason=%q,zk_endpoint=%q`, l.Direction, comm, l.Reason, l.ZK.Endpoint)
+		if prev, ok := want[k]; ok && prev != l.Verdict.Code {
+			t.Logf("trace gave %s two codes: %s and %s", k, prev, l.Verdict.Code)
+		}
+		want[k] = l.Verdict.Code
+	}
+	re := regexp.MustCompile(`rstwatch_resets_total\{direction="([^"]*)",owner_comm="([^"]*)",reason="([^"]*)",verdict="([^"]*)",zk_endpoint="([^"]*)"\} (\d+)`)
+	matched := 0
+	for _, m := range re.FindAllStringSubmatch(metrics, -1) {
+		if m[5] != srv.ClientAddr {
+			continue
+		}
+		k := fmt.Sprintf(`direction=%q,owner_comm=%q,reason=%q,zk_endpoint=%q`, m[1], m[2], m[3], m[5])
+		code, ok := want[k]
+		if !ok {
+			t.Errorf("serve has %s (verdict %s) that trace did not report", k, m[4])
+			continue
+		}
+		matched++
+		if code != m[4] {
+			t.Errorf("%s: serve says %s, trace %s", k, m[4], code)
+		}
+	}
+	if matched < 3 {
+		t.Errorf("only %d ZooKeeper series matched; metrics:\n%s\ntrace rows: %v", matched, metrics, want)
+	}
+	t.Logf("%d series with equal codes", matched)
+}
+
+func httpGet(url string) (string, error) {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

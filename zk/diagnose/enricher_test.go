@@ -1,0 +1,231 @@
+package diagnose
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rstwatch/rstwatch/internal/event"
+	"github.com/rstwatch/rstwatch/zk/hostscan"
+	"github.com/rstwatch/rstwatch/zk/wire"
+	"github.com/rstwatch/rstwatch/zk/zktest"
+)
+
+func TestEnricherFake34(t *testing.T) {
+	f := fake34(t)
+	srv := netip.MustParseAddrPort(f.Addr)
+	fp := zktest.NewFakeProc(t)
+	fp.Jar("/opt/a/lib/zookeeper-3.4.5.jar", map[string]string{})
+	fp.Proc(zktest.ProcSpec{PID: "4321", Args: []string{"java", "-cp", "/opt/a/lib/zookeeper-3.4.5.jar", "Main"}})
+	// A Python process whose environment names the same old jar.
+	fp.Proc(zktest.ProcSpec{PID: "4322", Exe: "/usr/bin/python3.11", Args: []string{"python3", "client.py"}, Env: []string{"CLASSPATH=/opt/a/lib/zookeeper-3.4.5.jar"}})
+
+	e, err := NewEnricher(context.Background(), EnricherConfig{
+		ClientPorts: []uint16{srv.Port()},
+		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
+		Scanner:     &hostscan.Scanner{ProcRoot: fp.Root},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	// This host is the client; the library in the JVM's classpath is
+	// 3.4.5; the server closed the established connection.
+	ev := &event.Event{Time: time.Now(), Direction: event.Receive, State: "ESTABLISHED", Local: netip.MustParseAddrPort("127.0.0.1:52574"), Remote: srv,
+		Owner: &event.Owner{PID: 4321, Comm: "java", Alive: true, Source: event.OwnerSocket}}
+	if !e.Enrich(ctx, ev) {
+		t.Fatal("not enriched")
+	}
+	if ev.ZK.Role != RoleClient || ev.ZK.Endpoint != srv || ev.ZK.ClientVersion != "3.4.5" || ev.ZK.ClientRuntime != "java" || ev.ZK.Mode != "follower" ||
+		ev.ZK.ServerVersion != "3.4.6" || ev.ZK.ServerVersionAt.IsZero() || ev.Verdict.Code != event.VerdictKnownBug ||
+		ev.Verdict.Situation != string(ResetByPeer) || !strings.Contains(ev.Verdict.Text, "java[4321]") {
+		t.Errorf("client side: %+v %+v", ev.ZK, ev.Verdict)
+	}
+	// The same, refused: never 1702.
+	ev = &event.Event{Time: time.Now(), Direction: event.Receive, State: "SYN_SENT", Local: netip.MustParseAddrPort("127.0.0.1:52575"), Remote: srv,
+		Owner: &event.Owner{PID: 4321, Comm: "java", Alive: true, Source: event.OwnerSocket}}
+	if !e.Enrich(ctx, ev) || ev.Verdict.Code != event.VerdictNotKnownBug || ev.Verdict.Situation != string(Refused) {
+		t.Errorf("refused: %+v", ev.Verdict)
+	}
+	// The Python process is not the Java client, whatever its CLASSPATH.
+	ev = &event.Event{Time: time.Now(), Direction: event.Send, Reason: "TCP_ABORT_ON_CLOSE", State: "ESTABLISHED", Local: netip.MustParseAddrPort("127.0.0.1:52576"), Remote: srv,
+		Owner: &event.Owner{PID: 4322, Comm: "python3", Alive: true, Source: event.OwnerSocket}}
+	if !e.Enrich(ctx, ev) || ev.Verdict.Code != event.VerdictNotKnownBug || ev.ZK.ClientRuntime != "python" || ev.ZK.ClientVersion != "" ||
+		!strings.Contains(ev.Verdict.Text, "not the Java client") {
+		t.Errorf("python: %+v %+v", ev.ZK, ev.Verdict)
+	}
+
+	// This host is the server; client not on this host, server 3.4.6:
+	// inferred 1702; the session comes from cons taken before the reset.
+	ev = &event.Event{Time: time.Now(), Direction: event.Send, Reason: "TCP_ABORT_ON_CLOSE", State: "ESTABLISHED", Local: srv, Remote: netip.MustParseAddrPort("10.1.2.3:52574")}
+	if !e.Enrich(ctx, ev) {
+		t.Fatal("not enriched")
+	}
+	if ev.ZK.Role != RoleServer || ev.ZK.Session != "0x14a4a8e1e3b0001" || ev.Verdict.Code != event.VerdictKnownBug || !strings.Contains(ev.Verdict.Text, "INFERRED") {
+		t.Errorf("server side: %+v %+v", ev.ZK, ev.Verdict)
+	}
+	// Not ZooKeeper: untouched, nothing probed.
+	ev = &event.Event{Direction: event.Send, Local: netip.MustParseAddrPort("127.0.0.1:80"), Remote: netip.MustParseAddrPort("127.0.0.1:40000")}
+	if e.Enrich(ctx, ev) || ev.ZK != nil || ev.Verdict != nil {
+		t.Errorf("non-ZooKeeper event enriched: %+v", ev)
+	}
+	if len(e.Servers()) != 1 {
+		t.Errorf("servers %+v", e.Servers())
+	}
+	// rstwatch's own probe connections are recognised and left alone.
+	ports := e.Prober().Conns().LocalPorts()
+	if len(ports) == 0 {
+		t.Fatal("no probe ports recorded")
+	}
+	own := &event.Event{Direction: event.Send, Local: srv, Remote: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ports[0])}
+	if !e.Skip(own) || e.Enrich(ctx, own) {
+		t.Errorf("own probe not recognised (ports %v)", ports)
+	}
+}
+
+// Both rows of one reset on this host: the receiving row gets the sending
+// row's situation and code, and names its owner.
+func TestEnricherPairsRows(t *testing.T) {
+	f := fake34(t)
+	srv := netip.MustParseAddrPort(f.Addr)
+	e, err := NewEnricher(context.Background(), EnricherConfig{
+		ClientPorts: []uint16{srv.Port()},
+		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
+		Scanner:     &hostscan.Scanner{ProcRoot: t.TempDir()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := netip.MustParseAddrPort("127.0.0.1:40123")
+	now := time.Now()
+	send := &event.Event{Time: now, Direction: event.Send, Reason: "NO_SOCKET", Local: srv, Remote: cli}
+	recv := &event.Event{Time: now.Add(30 * time.Microsecond), Direction: event.Receive, Reason: "UNKNOWN", State: "SYN_SENT", Local: cli, Remote: srv,
+		Owner: &event.Owner{PID: 77, Comm: "cli_mt", Alive: false, Source: event.OwnerSocket}}
+	e.Enrich(context.Background(), send)
+	e.Enrich(context.Background(), recv)
+	if send.Verdict.Code != recv.Verdict.Code || send.Verdict.Situation != string(Refused) || recv.Verdict.Situation != string(Refused) {
+		t.Errorf("send %+v\nrecv %+v", send.Verdict, recv.Verdict)
+	}
+	if recv.Verdict.Sender == nil || recv.Verdict.Sender.Reason != "NO_SOCKET" || recv.Verdict.Sender.Owner != nil || recv.Verdict.Sender.Local != srv {
+		t.Errorf("sender %+v", recv.Verdict.Sender)
+	}
+	if !strings.Contains(recv.Verdict.Text, "the sending end is on this host too (no process owned it)") {
+		t.Errorf("text: %s", recv.Verdict.Text)
+	}
+}
+
+// Connected learns the client process while it lives: a reset after it
+// exited still names its runtime and library, and the server's row names
+// the client through the connection the kernel saw being made.
+func TestEnricherConnectedLearnsClient(t *testing.T) {
+	f := fake34(t)
+	srv := netip.MustParseAddrPort(f.Addr)
+	fp := zktest.NewFakeProc(t)
+	fp.Jar("/opt/a/lib/zookeeper-3.4.5.jar", map[string]string{})
+	fp.Proc(zktest.ProcSpec{PID: "5000", Args: []string{"java", "-cp", "/opt/a/lib/zookeeper-3.4.5.jar", "Main"}})
+	e, err := NewEnricher(context.Background(), EnricherConfig{
+		ClientPorts: []uint16{srv.Port()},
+		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
+		Scanner:     &hostscan.Scanner{ProcRoot: fp.Root},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.Start(ctx)
+	cli := netip.MustParseAddrPort("127.0.0.1:40200")
+	made := time.Now()
+	e.Connected(&event.Connect{Time: made, Local: cli, Remote: srv, PID: 5000, TID: 5001, Comm: "java"})
+	e.Connected(&event.Connect{Time: made.Add(time.Millisecond), Local: srv, Remote: cli, Accepted: true, PID: 4000, Comm: "java"})
+	// The worker reads /proc while the process lives.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		e.clients.mu.Lock()
+		r := e.clients.procs[5000]
+		e.clients.mu.Unlock()
+		if r != nil && r.ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("client process not learned")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	os.RemoveAll(fp.Root + "/5000") // it exits
+	ev := &event.Event{Time: made.Add(50 * time.Millisecond), Direction: event.Send, Reason: "TCP_STATE", State: "CLOSE", Local: srv, Remote: cli,
+		Owner: &event.Owner{PID: 4000, Comm: "java", Alive: true, Source: event.OwnerSocket}}
+	if !e.Enrich(context.Background(), ev) {
+		t.Fatal("not enriched")
+	}
+	if ev.ZK.ClientPID != 5000 || ev.ZK.ClientVersion != "3.4.5" || ev.ZK.ClientRuntime != "java" || ev.Verdict.Code != event.VerdictKnownBug ||
+		!strings.Contains(ev.Verdict.Text, "made 50 ms before the reset") || !strings.Contains(ev.Verdict.Text, "the RST came from the server side") {
+		t.Errorf("server row: %+v %+v", ev.ZK, ev.Verdict)
+	}
+	// A dropped notice is counted, never blocks: fill the queue.
+	for i := 0; i < jobQueue*2; i++ {
+		e.Connected(&event.Connect{Time: made, Local: netip.AddrPortFrom(cli.Addr(), uint16(41000+i%1000)), Remote: srv, PID: 1})
+	}
+}
+
+func TestEnricherNamedAndUnreachable(t *testing.T) {
+	f := fake353(t)
+	e, err := NewEnricher(context.Background(), EnricherConfig{
+		Servers: []string{f.Addr, "localhost:1"},
+		Prober:  NewProber(ProberConfig{Client: &wire.Client{Timeout: 300 * time.Millisecond}}),
+		Resolve: func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil // never the network in tests
+		},
+		Scanner: &hostscan.Scanner{ProcRoot: t.TempDir()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Prefetch(context.Background())
+	ev := &event.Event{Direction: event.Send, Reason: "TCP_ABORT_ON_CLOSE", State: "ESTABLISHED", Local: netip.MustParseAddrPort("127.0.0.1:40000"), Remote: netip.MustParseAddrPort(f.Addr)}
+	if !e.Enrich(context.Background(), ev) || ev.Verdict.Code != event.VerdictNotKnownBug || ev.ZK.Session != "" {
+		t.Errorf("3.5.3 named: %+v %+v", ev.ZK, ev.Verdict)
+	}
+	// Named but down: still ZooKeeper, verdict UNKNOWN, no hang.
+	ev = &event.Event{Direction: event.Send, Reason: "TCP_ABORT_ON_CLOSE", State: "ESTABLISHED", Local: netip.MustParseAddrPort("127.0.0.1:40001"), Remote: netip.MustParseAddrPort("127.0.0.1:1")}
+	start := time.Now()
+	if !e.Enrich(context.Background(), ev) || ev.Verdict.Code != event.VerdictUnknown || time.Since(start) > time.Second {
+		t.Errorf("down server: %+v %v", ev.Verdict, time.Since(start))
+	}
+	if e.ErrorCounts()["127.0.0.1:1"] == 0 {
+		t.Errorf("error counts %v", e.ErrorCounts())
+	}
+	if _, err := NewEnricher(context.Background(), EnricherConfig{Servers: []string{"nonsense"}}); err == nil {
+		t.Error("bad --zk accepted")
+	}
+}
+
+// serve's counts are judged by Classify too.
+func TestCountVerdict(t *testing.T) {
+	f := fake34(t)
+	srv := netip.MustParseAddrPort(f.Addr)
+	fp := zktest.NewFakeProc(t)
+	fp.Proc(zktest.ProcSpec{PID: "4322", Exe: "/usr/bin/python3.11", Args: []string{"python3", "client.py"}})
+	e, err := NewEnricher(context.Background(), EnricherConfig{Servers: []string{f.Addr}, Scanner: &hostscan.Scanner{ProcRoot: fp.Root},
+		Prober: NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		c    Count
+		want string
+	}{
+		{Count{Direction: event.Send, Reason: "NO_SOCKET", Endpoint: srv}, event.VerdictNotKnownBug},                                                // refused
+		{Count{Direction: event.Send, Reason: "TCP_ABORT_ON_CLOSE", OwnerPID: 4322, OwnerComm: "python3", Endpoint: srv}, event.VerdictNotKnownBug}, // not Java
+		{Count{Direction: event.Receive, Reason: "UNKNOWN", OwnerPID: 9999, OwnerComm: "gone", Endpoint: srv}, event.VerdictKnownBug},               // server 3.4.6, client unknown
+	} {
+		if got := e.CountVerdict(ctx, tc.c); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.c, got, tc.want)
+		}
+	}
+}
