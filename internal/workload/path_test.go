@@ -113,7 +113,7 @@ func TestParseContainerLog(t *testing.T) {
 		t.Errorf("without target: %+v %v", got, ok)
 	}
 	for _, tc := range [][2]string{
-		{name, "/var/log/pods/shop_other_" + uid + "/app/0.log"},       // another pod
+		{name, "/var/log/pods/shop_other_" + uid + "/app/0.log"},        // another pod
 		{name, "/var/log/pods/shop_checkout-7d9c_" + uid + "/db/0.log"}, // another container
 		{name, "0.log"},
 		{"checkout-7d9c_shop_app-" + cid[1:] + ".log", ""},
