@@ -33,6 +33,41 @@ type ConnectObserver interface {
 	Connected(c *event.Connect)
 }
 
+// Chain runs enrichers in order (nil ones left out): workload names before
+// ZooKeeper, so that a verdict's text can name the owner's pod. Connection
+// notices go to those that observe them.
+func Chain(es ...Enricher) Enricher {
+	var c chain
+	for _, e := range es {
+		if e != nil {
+			c = append(c, e)
+		}
+	}
+	switch len(c) {
+	case 0:
+		return nil
+	case 1:
+		return c[0]
+	}
+	return c
+}
+
+type chain []Enricher
+
+func (c chain) Enrich(ctx context.Context, e *event.Event) {
+	for _, x := range c {
+		x.Enrich(ctx, e)
+	}
+}
+
+func (c chain) Connected(ev *event.Connect) {
+	for _, x := range c {
+		if o, ok := x.(ConnectObserver); ok {
+			o.Connected(ev)
+		}
+	}
+}
+
 // Options configure one trace.
 type Options struct {
 	Tracer   tracer.Config
