@@ -51,6 +51,7 @@ func (s *serveFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&s.limits.OwnerComms, "max-owner-comms", metrics.DefaultOwnerComms, "distinct owner_comm label values; more are folded into \"other\"")
 	fs.IntVar(&s.limits.ZKEndpoints, "max-zk-endpoints", metrics.DefaultZKEndpoints, "distinct zk_endpoint label values; more are folded into \"other\"")
 	fs.IntVar(&s.limits.Series, "max-series", metrics.DefaultSeries, "rstwatch_resets_total series; past it owner_comm and zk_endpoint become \"other\"")
+	registerWorkloadLimits(fs, &s.limits)
 	fs.StringVar(&s.readyFile, "ready-file", "", "create this `file` once the programs are attached and /metrics is served")
 }
 
@@ -91,6 +92,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &exitError{2, err}
 	}
 	cfg.ZKPorts = zs.ports
+	ws, err := f.workload.setup(log)
+	if err != nil {
+		return err
+	}
+	defer ws.close()
 	// Listen before loading anything: a busy port is the likeliest mistake.
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
@@ -108,7 +114,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		statsOn.Store(true)
 	}
 
-	sv := &server{s: s, ln: ln, log: log, zk: zkOf(zs.zk), statsOn: &statsOn}
+	sv := &server{s: s, ln: ln, log: log, zk: zkOf(zs.zk), statsOn: &statsOn, wl: ws}
 	if s.eventsFile == "" {
 		t, err := tracer.Open(withLogger(cfg, log))
 		if err != nil {
@@ -139,7 +145,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	go func() {
 		_, err := pipeline.Run(pctx, pipeline.Options{
 			Tracer: cfg, Sinks: []output.Sink{output.NewJSON(ev)},
-			Enricher: zs.enricher, Skip: zs.skip, ProcRoot: "/proc", Log: log,
+			Enricher: pipeline.Chain(ws.enricher(), zs.enricher), Skip: zs.skip, Keep: ws.keep(), ProcRoot: "/proc", Log: log,
 			Ready: func(t *tracer.Tracer) { ready <- t },
 		})
 		done <- err
@@ -171,14 +177,15 @@ type server struct {
 	log     *slog.Logger
 	zk      metrics.ZK
 	statsOn *atomic.Bool
+	wl      *workloadSetup
 }
 
 // run serves /metrics over t until ctx ends (or the event pipeline stops),
 // then stops serving before the caller closes t.
 func (sv *server) run(ctx context.Context, t *tracer.Tracer, pipelineDone <-chan error) error {
-	coll := metrics.NewCollector(t, metrics.Options{
+	coll := metrics.NewCollector(sv.wl.source(t), metrics.Options{
 		Limits: sv.s.limits, ZK: sv.zk, SelfPID: uint32(os.Getpid()), Log: sv.log,
-		StatsEnabled: sv.statsOn.Load,
+		StatsEnabled: sv.statsOn.Load, Workload: sv.wl.ofCount,
 	})
 	var health metrics.Health
 	srv := &http.Server{

@@ -33,6 +33,7 @@ type traceFlags struct {
 	owners   int
 	debug    bool
 	zk       zkFlags
+	workload workloadFlags
 }
 
 func (f *traceFlags) register(fs *pflag.FlagSet) {
@@ -43,6 +44,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.owners, "owner-table-size", tracer.DefaultOwnerTableSize, "sockets (and closed connections) whose owners the kernel remembers; a full table is counted and reported")
 	fs.BoolVar(&f.debug, "debug", false, "log debug detail, including the kernel verifier's log on load failures")
 	f.zk.register(fs)
+	f.workload.register(fs)
 }
 
 func (f *traceFlags) tracerConfig() (tracer.Config, error) {
@@ -111,13 +113,22 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &exitError{2, err}
 	}
 	zkSetup.start(ctx, f.zk.interval)
+	ws, err := f.workload.setup(log)
+	if err != nil {
+		return err
+	}
+	defer ws.close()
+	if t, ok := sink.(*output.Table); ok {
+		t.Workload = ws.resolver != nil
+	}
 	_, err = pipeline.Run(ctx, pipeline.Options{
 		Tracer:   cfg,
 		Duration: duration,
 		Count:    count,
 		Sinks:    []output.Sink{sink},
-		Enricher: zkSetup.enricher,
+		Enricher: pipeline.Chain(ws.enricher(), zkSetup.enricher),
 		Skip:     zkSetup.skip,
+		Keep:     ws.keep(),
 		ProcRoot: "/proc",
 		Log:      log,
 		Ready: func(*tracer.Tracer) {

@@ -78,6 +78,9 @@ type Options struct {
 	// Skip drops events before enrichment and output, e.g. rstwatch's own
 	// probe connections. Optional.
 	Skip func(*event.Event) bool
+	// Keep, after enrichment, drops the events it refuses (filters on
+	// what enrichment names). Optional.
+	Keep func(*event.Event) bool
 	// ProcRoot is where /proc is, for owners of sockets that predate the
 	// trace; "" turns the fallback off.
 	ProcRoot string
@@ -199,6 +202,9 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 			}
 			if o.Enricher != nil {
 				o.Enricher.Enrich(runCtx, e)
+			}
+			if o.Keep != nil && !o.Keep(e) {
+				continue
 			}
 			sum.Add(e)
 			write(func(s output.Sink) error { return s.Event(e) })
