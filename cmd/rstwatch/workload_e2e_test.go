@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"reflect"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rstwatch/rstwatch/internal/testbin"
 	"github.com/rstwatch/rstwatch/internal/testenv"
 	"github.com/rstwatch/rstwatch/internal/workload/workloadtest"
 	"github.com/rstwatch/rstwatch/tracer"
@@ -239,4 +243,83 @@ func closedPort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// As in the DaemonSet: rstwatch runs in a pod's cgroup with a cgroup
+// namespace of its own (its /sys/fs/cgroup shows only its own cgroup) and
+// the host's tree mounted elsewhere (--cgroup-root). Host processes'
+// /proc/PID/cgroup paths climb out of its namespace ("/../../..."); it
+// still names their units and pods, from where its own cgroup sits in the
+// host's tree.
+func TestTraceInOwnCgroupNamespace(t *testing.T) {
+	testenv.RequireBPF(t)
+	unshare := testenv.RequireProgram(t, "unshare", "util-linux", "RSTWATCH_REQUIRE_BPF")
+	tr := workloadtest.New(t)
+	k := workloadtest.NewKubelet(t)
+	k.AddPod("shop", "checkout-7d9c", wlUID)
+	k.AddContainer("shop", "checkout-7d9c", wlUID, "app", wlCID)
+	port := closedPort(t)
+	script := fmt.Sprintf("while read x; do : 3<>/dev/tcp/127.0.0.1/%d; done 2>/dev/null", port)
+	unitCmd, unitGo := tr.Start("/system.slice/zookeeper.service", "bash", "-c", script)
+	podCmd, podGo := tr.Start(workloadtest.CgroupfsPod("burstable", wlUID, wlCID), "bash", "-c", script)
+
+	// rstwatch's own pod.
+	self := workloadtest.SystemdPod("besteffort", "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d", "cri-containerd-",
+		"fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210")
+	tr.Mkdir(self)
+	dir := t.TempDir()
+	host, ns, ready := dir+"/host", dir+"/ns", dir+"/ready"
+	for _, d := range []string{host, ns} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Move into the pod's cgroup, then a new cgroup namespace rooted there
+	// and a mount namespace where the host's tree is at $host and $ns is a
+	// cgroup2 mount made in the namespace (the container's /sys/fs/cgroup).
+	sh := fmt.Sprintf(`echo $$ > %s/cgroup.procs && exec %s --cgroup --mount --propagation private sh -c '
+		mount --bind %s %s && mount -t cgroup2 none %s &&
+		exec %s trace -o json --port %d --cgroup-root %s --kubelet-logs %s --ready-file %s'`,
+		tr.Dir(self), unshare, tr.Root, host, ns, testbin.Rstwatch(t), port, host, k.Dir, ready)
+	cmd := exec.Command("bash", "-c", sh)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rstwatch not ready after 15 s: %s", &stderr)
+		}
+	}
+	// rstwatch really sees its own namespace.
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid)); err != nil || !strings.Contains(string(b), "0::"+tr.Path+self) {
+		t.Fatalf("rstwatch is not in its pod's cgroup: %s %v", b, err)
+	}
+	unitGo.Write([]byte("go\n"))
+	podGo.Write([]byte("go\n"))
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v: %s", err, &stderr)
+	}
+	var unit, pod bool
+	for _, l := range wlLines(t, stdout.String()) {
+		if o := l.Owner; l.Type == "reset" && o != nil {
+			unit = unit || o.PID == unitCmd.Process.Pid && o.Unit == "zookeeper.service"
+			pod = pod || o.PID == podCmd.Process.Pid && o.Pod != nil && o.Pod.Name == "checkout-7d9c" && o.Pod.Container == "app"
+		}
+	}
+	if !unit || !pod {
+		t.Fatalf("unit named %v, pod named %v:\n%s\n%s", unit, pod, &stdout, &stderr)
+	}
 }

@@ -60,24 +60,13 @@ func unescapeMount(s string) string {
 }
 
 // ParseProcCgroup returns the cgroup v2 path in a /proc/PID/cgroup file
-// (the "0::" line). A path outside the reader's cgroup namespace starts
-// with "/.." and is refused: it cannot be found under our mount.
+// (the "0::" line), from the reader's cgroup namespace root: a process
+// outside that namespace has a path that climbs out of it ("/../x").
 func ParseProcCgroup(b []byte) (string, bool) {
 	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
-		p, ok := bytes.CutPrefix(line, []byte("0::"))
-		if !ok {
-			continue
+		if p, ok := bytes.CutPrefix(line, []byte("0::")); ok && len(p) > 0 && p[0] == '/' {
+			return string(p), true
 		}
-		s := string(p)
-		if !strings.HasPrefix(s, "/") {
-			return "", false
-		}
-		for _, c := range strings.Split(s, "/") {
-			if c == ".." {
-				return "", false
-			}
-		}
-		return s, true
 	}
 	return "", false
 }

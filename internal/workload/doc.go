@@ -23,5 +23,8 @@
 //
 // When the kernel gave no id (an owner found in /proc because its socket is
 // older than the trace), the id is read from /proc/PID/cgroup while the
-// process lives, checking its name so that a reused pid is not taken for it.
+// process lives, checking its name so that a reused pid is not taken for it;
+// from a container with a cgroup namespace of its own (a DaemonSet), paths
+// that climb out of it are followed from where its root sits in the host's
+// tree.
 package workload

@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"bytes"
 	"encoding/binary"
 	"slices"
 	"strings"
@@ -77,8 +78,13 @@ func FuzzParseProcFiles(f *testing.F) {
 			}
 		}
 		if p, ok := ParseProcCgroup(cgroup); ok {
-			if !strings.HasPrefix(p, "/") || slices.Contains(strings.Split(p, "/"), "..") {
+			if !strings.HasPrefix(p, "/") || !bytes.Contains(cgroup, []byte("0::"+p)) {
 				t.Fatalf("path %q accepted from %q", p, cgroup)
+			}
+			// However it climbs, a path joined to the namespace root stays
+			// inside the tree.
+			if j := joinNS("/a/b", p); !strings.HasPrefix(j, "/") || slices.Contains(strings.Split(j, "/"), "..") {
+				t.Fatalf("%q joined to /a/b gives %q", p, j)
 			}
 		}
 	})

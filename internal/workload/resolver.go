@@ -384,6 +384,13 @@ func (r *Resolver) handleLocked(ev inotifyEvent) {
 // CgroupOfPID returns the cgroup v2 id of a live process from
 // /proc/PID/cgroup, or 0. comm must be the process's name as the kernel
 // reported it, so that a pid reused since is not taken for it.
+//
+// The path there is from our cgroup namespace's root. Outside a cgroup
+// namespace, or for a process inside ours, it is found under our own
+// cgroup v2 mount. In a container with its own cgroup namespace (a
+// DaemonSet), host processes' paths climb out of it ("/../../x"): they are
+// found from the namespace root's place in the host's tree (CgroupRoot),
+// which is where our mount's root directory, by its id, was seen.
 func (r *Resolver) CgroupOfPID(pid uint32, comm string) uint64 {
 	if pid == 0 || r.mount == "" {
 		return 0
@@ -397,8 +404,13 @@ func (r *Resolver) CgroupOfPID(pid uint32, comm string) uint64 {
 	if !ok {
 		return 0
 	}
-	id, err := inode(r.mount + path)
-	if err != nil {
+	var id uint64
+	if climbs(path) {
+		id, err = r.outsideNamespace(path)
+	} else {
+		id, err = inode(r.mount + path)
+	}
+	if err != nil || id == 0 {
 		return 0
 	}
 	c, err := os.ReadFile(dir + "/comm")
@@ -406,6 +418,37 @@ func (r *Resolver) CgroupOfPID(pid uint32, comm string) uint64 {
 		return 0
 	}
 	return id
+}
+
+func climbs(path string) bool {
+	for _, c := range strings.Split(path, "/") {
+		if c == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// joinNS joins a /proc path to the namespace root's path in the tree; the
+// result never climbs above the tree's root.
+func joinNS(nsRoot, path string) string {
+	return filepath.Clean("/" + nsRoot + "/" + path)
+}
+
+func (r *Resolver) outsideNamespace(path string) (uint64, error) {
+	nsID, err := inode(r.mount)
+	if err != nil {
+		return 0, err
+	}
+	r.mu.Lock()
+	nsRoot, ok := r.cgroups.get(nsID)
+	r.mu.Unlock()
+	if !ok {
+		// Our namespace is not under CgroupRoot (or not a namespace at
+		// all): nothing to join the path to.
+		return 0, nil
+	}
+	return inode(r.dirOf(joinNS(nsRoot, path)))
 }
 
 // Owner names an owner's workload: from the cgroup id the kernel captured
