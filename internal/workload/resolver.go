@@ -40,6 +40,11 @@ const (
 	// maxGone bounds the cgroups (and pods, and containers) remembered
 	// after they vanished from the node.
 	maxGone = 4096
+	// pidTTL is how long a process's cgroup read from /proc is reused: a
+	// storm of resets must not cost two file reads each. maxPids bounds
+	// that cache.
+	pidTTL  = time.Second
+	maxPids = 8192
 )
 
 // Resolver turns cgroup v2 ids into what an operator knows: the cgroup's
@@ -68,6 +73,13 @@ type Resolver struct {
 	w             *watcher
 	done          chan struct{}
 	warnedWatches bool
+	pids          map[uint32]pidCgroup // recent CgroupOfPID answers
+}
+
+type pidCgroup struct {
+	comm string
+	id   uint64
+	at   time.Time
 }
 
 type made struct {
@@ -102,6 +114,7 @@ func New(o Options) (*Resolver, error) {
 		procRoot:      o.ProcRoot, log: o.Log, now: time.Now,
 		cgroups: newIndex[uint64, string](maxGone), pods: newIndex[string, PodDir](maxGone),
 		containers: newIndex[string, ContainerLog](maxGone), made: map[uint64]made{},
+		pids: map[uint32]pidCgroup{},
 	}
 	for _, m := range ParseMountinfo(mi) {
 		if m.Root == "/" && isCgroup2(m.Point) {
@@ -395,6 +408,24 @@ func (r *Resolver) CgroupOfPID(pid uint32, comm string) uint64 {
 	if pid == 0 || r.mount == "" {
 		return 0
 	}
+	r.mu.Lock()
+	c, ok := r.pids[pid]
+	now := r.now()
+	r.mu.Unlock()
+	if ok && c.comm == comm && now.Sub(c.at) < pidTTL {
+		return c.id
+	}
+	id := r.readCgroupOfPID(pid, comm)
+	r.mu.Lock()
+	if len(r.pids) >= maxPids {
+		clear(r.pids)
+	}
+	r.pids[pid] = pidCgroup{comm: comm, id: id, at: now}
+	r.mu.Unlock()
+	return id
+}
+
+func (r *Resolver) readCgroupOfPID(pid uint32, comm string) uint64 {
 	dir := filepath.Join(r.procRoot, strconv.FormatUint(uint64(pid), 10))
 	b, err := os.ReadFile(dir + "/cgroup")
 	if err != nil {

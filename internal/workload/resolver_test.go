@@ -309,3 +309,39 @@ func TestRescanRateLimited(t *testing.T) {
 		t.Fatalf("no rescan after a second: %+v", w)
 	}
 }
+
+// What enrichment costs per event: with the kernel's ids (a map lookup),
+// and for owners found in /proc (cached for a second per pid).
+func BenchmarkEnrich(b *testing.B) {
+	tr := workloadtest.New(b)
+	k := workloadtest.NewKubelet(b)
+	k.AddPod("shop", "checkout-7d9c", uid)
+	k.AddContainer("shop", "checkout-7d9c", uid, "app", cid)
+	rel := workloadtest.SystemdPod("burstable", uid, "cri-containerd-", cid)
+	cmd, _ := tr.Start(rel, "sleep", "60")
+	id := workloadtest.ID(b, tr.Dir(rel))
+	r, err := workload.New(workload.Options{CgroupRoot: tr.Root, KubeletLogs: k.Dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	pid := uint32(cmd.Process.Pid)
+	b.Run("kernel-id", func(b *testing.B) {
+		for b.Loop() {
+			e := event.Event{Task: event.Task{PID: pid, Comm: "sleep", Cgroup: id}, Owner: &event.Owner{PID: pid, Comm: "sleep", Alive: true, Cgroup: id}}
+			r.Enrich(nil, &e)
+			if e.Owner.Workload.Pod == nil {
+				b.Fatal("no pod")
+			}
+		}
+	})
+	b.Run("proc", func(b *testing.B) {
+		for b.Loop() {
+			e := event.Event{Task: event.Task{PID: pid, Comm: "sleep"}, Owner: &event.Owner{PID: pid, Comm: "sleep", Alive: true}}
+			r.Enrich(nil, &e)
+			if e.Owner.Workload.Pod == nil {
+				b.Fatal("no pod")
+			}
+		}
+	})
+}
