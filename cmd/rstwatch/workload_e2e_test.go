@@ -323,3 +323,17 @@ func TestTraceInOwnCgroupNamespace(t *testing.T) {
 		t.Fatalf("unit named %v, pod named %v:\n%s\n%s", unit, pod, &stdout, &stderr)
 	}
 }
+
+// In a cgroup namespace of its own without --cgroup-root, rstwatch says
+// what it cannot name and what to mount, and traces on.
+func TestTraceWarnsInOwnCgroupNamespace(t *testing.T) {
+	testenv.RequireBPF(t)
+	unshare := testenv.RequireProgram(t, "unshare", "util-linux", "RSTWATCH_REQUIRE_BPF")
+	ns := t.TempDir()
+	cmd := exec.Command(unshare, "--cgroup", "--mount", "--propagation", "private", "sh", "-c",
+		fmt.Sprintf("mount -t cgroup2 none %s && exec %s trace --duration 1s --port %d", ns, testbin.Rstwatch(t), closedPort(t)))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "cgroup namespace of its own") || !strings.Contains(string(out), "--cgroup-root") {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+}

@@ -96,8 +96,9 @@ func findRoot(root string, mountinfo []byte) (string, error) {
 			return m.Point, nil
 		}
 	}
-	if len(mounts) > 0 && isCgroup2(mounts[0].Point) {
-		return mounts[0].Point, nil
+	if len(mounts) > 0 {
+		// Paths named from a part of the tree would be wrong paths.
+		return "", fmt.Errorf("the cgroup v2 mount at %s shows only %s of the hierarchy: mount the host's /sys/fs/cgroup and name it with --cgroup-root", mounts[0].Point, mounts[0].Root)
 	}
 	return "", errors.New("no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo); on a cgroup v1 host cgroup ids name nothing")
 }

@@ -160,3 +160,18 @@ func TestParseProcCgroup(t *testing.T) {
 		}
 	}
 }
+
+// A cgroup v2 mount of part of the tree (a container's, without a cgroup
+// namespace) would give wrong paths: it is refused with what to do.
+func TestFindRootRefusesPartialMount(t *testing.T) {
+	mi := "40 30 0:37 /kubepods.slice/x.scope /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n"
+	if _, err := findRoot("", []byte(mi)); err == nil || !strings.Contains(err.Error(), "--cgroup-root") {
+		t.Fatalf("partial mount: %v", err)
+	}
+	if _, err := findRoot("", nil); err == nil || !strings.Contains(err.Error(), "no cgroup v2") {
+		t.Fatalf("no mount: %v", err)
+	}
+	if _, err := findRoot(t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "not a cgroup v2") {
+		t.Fatalf("tmpfs root: %v", err)
+	}
+}

@@ -122,6 +122,9 @@ func New(o Options) (*Resolver, error) {
 			break
 		}
 	}
+	if o.CgroupRoot == "" && ownCgroupNamespace(o.ProcRoot) {
+		r.log.Warn("rstwatch runs in a cgroup namespace of its own, where only its own cgroups are seen: other processes' cgroups will not be named; mount the host's /sys/fs/cgroup and name it with --cgroup-root")
+	}
 	if r.w, err = newWatcher(); err != nil {
 		r.log.Warn("cannot watch for new cgroups and pods (inotify); a cgroup made and removed between two resets will not be named", "error", err)
 	}
@@ -138,6 +141,22 @@ func New(o Options) (*Resolver, error) {
 		go r.watch()
 	}
 	return r, nil
+}
+
+// ownCgroupNamespace reports whether we are in another cgroup namespace
+// than the host's init (pid 1, or kthreadd, pid 2, where pid 1 is not
+// readable; both the host's with hostPID); false when it cannot tell.
+func ownCgroupNamespace(procRoot string) bool {
+	self, err := os.Readlink("/proc/self/ns/cgroup")
+	if err != nil {
+		return false
+	}
+	for _, pid := range []string{"1", "2"} {
+		if init, err := os.Readlink(filepath.Join(procRoot, pid, "ns/cgroup")); err == nil {
+			return self != init
+		}
+	}
+	return false
 }
 
 // Root is the cgroup v2 directory paths are named from.
