@@ -27,7 +27,7 @@ for f in $(sed -n 's/^#*ExecStart=[^ ]* serve //p' "$here/systemd/rstwatch.servi
 done
 
 python3 - "$here" "$tmp/rstwatch" <<'PY'
-import json, subprocess, sys, yaml
+import json, re, subprocess, sys, yaml
 here, binary = sys.argv[1], sys.argv[2]
 def fail(msg):
     sys.exit("deploy/check.sh: " + msg)
@@ -68,10 +68,28 @@ mounts = {m["mountPath"] for m in c["volumeMounts"]}
 for p in ("/sys/kernel/tracing", "/sys/kernel/btf"):
     if p not in mounts:
         fail(f"no mount of {p}")
-vols = {v["name"] for v in spec["volumes"]}
+vols = {v["name"]: v for v in spec["volumes"]}
 for m in c["volumeMounts"]:
     if m["name"] not in vols:
         fail(f"mount {m['name']} has no volume")
+    if not m.get("readOnly"):
+        fail(f"mount {m['mountPath']} must be read-only")
+# Exactly the host paths rstwatch reads: BTF, tracefs, the cgroup tree (to
+# name cgroup ids) and the kubelet's pod and container log directories (to
+# name pods and containers). Nothing else of the host, in particular not
+# /var/lib/kubelet.
+host = {v["hostPath"]["path"]: v["name"] for v in spec["volumes"] if "hostPath" in v}
+want = {"/sys/kernel/btf", "/sys/kernel/tracing", "/sys/fs/cgroup", "/var/log/pods", "/var/log/containers"}
+if set(host) != want:
+    fail(f"host paths {sorted(host)}, want exactly {sorted(want)}")
+at = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+root = [a.split("=", 1)[1] for a in c["args"] if a.startswith("--cgroup-root=")]
+if root != [at.get(host["/sys/fs/cgroup"])]:
+    fail(f"--cgroup-root {root} is not where the host's /sys/fs/cgroup is mounted ({at.get(host['/sys/fs/cgroup'])})")
+logs = ([a.split("=", 1)[1] for a in c["args"] if a.startswith("--kubelet-logs=")] or ["/var/log"])[0]
+for sub in ("pods", "containers"):
+    if at.get(host[f"/var/log/{sub}"]) != f"{logs}/{sub}":
+        fail(f"/var/log/{sub} is not mounted at {logs}/{sub}, where --kubelet-logs looks")
 port = {p["name"]: p["containerPort"] for p in c["ports"]}["metrics"]
 if ds["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] != str(port):
     fail("prometheus.io/port does not match the metrics port")
@@ -89,5 +107,14 @@ with open(f"{here}/grafana/rstwatch.json") as f:
 exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
 if not exprs or not all("rstwatch_" in e for e in exprs):
     fail("grafana dashboard panels must query rstwatch_ metrics")
+# The workload labels serve exports are on the dashboard.
+for label in ("namespace", "pod", "container", "unit"):
+    if not any(label in e for e in exprs):
+        fail(f"no grafana panel uses the {label} label")
+variables = {v["name"] for v in dash["templating"]["list"]}
+for e in exprs:
+    for var in re.findall(r"\$(\w+)", e):
+        if var not in variables and not var.startswith("__"):
+            fail(f"panel query uses ${var}, which the dashboard does not define")
 print("ok  grafana/rstwatch.json")
 PY

@@ -66,6 +66,7 @@ func (s *serveFlags) register(fs *pflag.FlagSet) {
 		"distinct zk_endpoint label values; more are folded into \"other\"")
 	numberFlag(fs, &s.limits.Series, "max-series", metrics.DefaultSeries, 1, math.MaxInt32, "want a number, 1 or more",
 		"rstwatch_resets_total series; past it owner_comm and zk_endpoint become \"other\"")
+	registerWorkloadLimits(fs, &s.limits)
 	fs.StringVar(&s.readyFile, "ready-file", "", "create this `file` once the programs are attached and /metrics is served")
 }
 
@@ -125,6 +126,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return log.setupFailed(usageError("%v", err), f.debug, stderr)
 	}
 	cfg.ZKPorts = zs.ports
+	ws, err := f.workload.setup(log.Logger)
+	if err != nil {
+		return log.setupFailed(err, f.debug, stderr)
+	}
+	defer ws.close()
 	t, err := tracer.Open(withLogger(cfg, log.Logger))
 	if err != nil {
 		return log.setupFailed(err, f.debug, stderr)
@@ -135,7 +141,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn("reduced attribution on this kernel", "detail", d)
 	}
 
-	sv := &server{s: s, ln: ln, log: log.Logger, zk: zkOf(zs.zk), statsOn: &statsOn}
+	sv := &server{s: s, ln: ln, log: log.Logger, zk: zkOf(zs.zk), statsOn: &statsOn, wl: ws}
 	if events == nil {
 		// No events are streamed, but the ZooKeeper enricher still hears
 		// of new connections to ZooKeeper ports (client libraries learned
@@ -160,7 +166,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer close(p.done)
 		_, p.err = pipeline.Run(pctx, t, pipeline.Options{
 			Sinks:    []output.Sink{output.NewJSON(events)},
-			Enricher: zs.enricher, Skip: zs.skip, ProcRoot: procRoot, Log: log.Logger,
+			Enricher: pipeline.Chain(ws.enricher(), zs.enricher), Skip: zs.skip, Keep: ws.keep(),
+			ProcRoot: procRoot, Log: log.Logger,
 		})
 	}()
 	err = sv.run(ctx, t, p)
@@ -193,14 +200,15 @@ type server struct {
 	log     *slog.Logger
 	zk      metrics.ZK
 	statsOn *atomic.Bool
+	wl      *workloadSetup
 }
 
 // run serves /metrics over t until ctx ends (or the event pipeline stops),
 // then stops serving before the caller closes t.
 func (sv *server) run(ctx context.Context, t *tracer.Tracer, events *background) error {
-	coll := metrics.NewCollector(t, metrics.Options{
+	coll := metrics.NewCollector(sv.wl.source(t), metrics.Options{
 		Limits: sv.s.limits, ZK: sv.zk, SelfPID: uint32(os.Getpid()), Log: sv.log,
-		StatsEnabled: sv.statsOn.Load,
+		StatsEnabled: sv.statsOn.Load, Workload: sv.wl.ofCount,
 	})
 	var health metrics.Health
 	srv := &http.Server{

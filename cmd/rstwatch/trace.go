@@ -43,6 +43,7 @@ type traceFlags struct {
 	owners   int
 	debug    bool
 	zk       zkFlags
+	workload workloadFlags
 }
 
 func (f *traceFlags) register(fs *pflag.FlagSet) {
@@ -56,6 +57,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 		"want a number of sockets from 1 to 2147483647", "sockets (and closed connections) whose owners the kernel remembers; a full table is counted and reported")
 	fs.BoolVar(&f.debug, "debug", false, "log debug detail, including the kernel verifier's log on load failures")
 	f.zk.register(fs)
+	f.workload.register(fs)
 }
 
 // tracerConfig checks what the flag types could not and returns the
@@ -70,6 +72,9 @@ func (f *traceFlags) tracerConfig() (tracer.Config, error) {
 		return cfg, usageError("--port %q: no port given", strings.Join(f.ports, ","))
 	}
 	if err := f.zk.check(); err != nil {
+		return cfg, err
+	}
+	if _, err := f.workload.check(); err != nil {
 		return cfg, err
 	}
 	cfg.Ports, cfg.PID, cfg.NetNS, cfg.RingBufferSize, cfg.OwnerTableSize = ports, f.pid, f.netns, f.ringSize, f.owners
@@ -147,6 +152,14 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top 
 		return log.setupFailed(usageError("%v", err), f.debug, stderr)
 	}
 	cfg.ZKPorts = zs.ports
+	ws, err := f.workload.setup(log.Logger)
+	if err != nil {
+		return log.setupFailed(err, f.debug, stderr)
+	}
+	defer ws.close()
+	if t, ok := sink.(*output.Table); ok {
+		t.Workload = ws.resolver != nil
+	}
 	t, err := tracer.Open(withLogger(cfg, log.Logger))
 	if err != nil {
 		return log.setupFailed(err, f.debug, stderr)
@@ -170,8 +183,9 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top 
 		Duration: duration,
 		Count:    count,
 		Sinks:    []output.Sink{sink},
-		Enricher: zs.enricher,
+		Enricher: pipeline.Chain(ws.enricher(), zs.enricher),
 		Skip:     zs.skip,
+		Keep:     ws.keep(),
 		ProcRoot: procRoot,
 		Log:      log.Logger,
 	})

@@ -34,6 +34,9 @@ type Task struct {
 	Comm   string // the thread group leader's name
 	Thread string // the running thread's own name
 	Cgroup uint64 // cgroup v2 id of the task, 0 when unknown
+	// Workload names the task's cgroup (unit, container, pod); filled by
+	// enrichment only where it differs from the owner's, nil otherwise.
+	Workload *Workload
 }
 
 // OwnerSource says how the owner of the local socket was learned.
@@ -71,6 +74,37 @@ type Owner struct {
 	// Cgroup is the owner's cgroup v2 id, captured in the kernel when the
 	// owner was learned (so it survives the owner's exit); 0 when unknown.
 	Cgroup uint64
+	// Workload names the owner's cgroup (unit, container, pod); filled by
+	// enrichment, nil when not even the cgroup id is known.
+	Workload *Workload
+}
+
+// Workload is what an operator knows a cgroup by. Enrichment
+// (internal/workload) fills it from the cgroup v2 id; every field is read
+// from the node (the cgroup tree, the kubelet's pod directories), "" or nil
+// when unknown. Shared between events: never modified once made.
+type Workload struct {
+	Cgroup uint64 // cgroup v2 id (the inode of its directory)
+	Path   string // path from the cgroup v2 root, "/system.slice/x.service"; "" when not found
+	// Unit is the systemd unit (service or scope) the cgroup belongs to,
+	// UserUnit the unit of a user's own manager inside user@UID.service.
+	Unit, UserUnit string
+	Container      *Container // nil when the cgroup is not a container's
+	Pod            *Pod       // nil unless the node names the pod (never guessed)
+}
+
+// Container is a container's cgroup.
+type Container struct {
+	ID      string // the runtime's full id, as in the cgroup name
+	Runtime string // containerd, cri-o, docker, podman; "" when the path does not say
+	Name    string // the Kubernetes container name, "" when unknown
+}
+
+// Pod is a Kubernetes pod, as the kubelet names it on the node.
+type Pod struct {
+	Namespace, Name string
+	UID             string
+	Container       string // the container's name in the pod, "" when unknown
 }
 
 // Event is one TCP reset seen by the kernel.

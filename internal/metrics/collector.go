@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/tracer"
 )
 
@@ -41,7 +42,11 @@ type Options struct {
 	// StatsEnabled reports whether BPF run-time statistics are on (by
 	// --bpf-stats); the sysctl is checked as well.
 	StatsEnabled func() bool
-	Log          *slog.Logger
+	// Workload names the workload (pod, container, unit) of a row's owner,
+	// for the namespace, pod, container and unit labels; optional. It is
+	// asked only for rows that grew.
+	Workload func(*tracer.Count) *event.Workload
+	Log      *slog.Logger
 }
 
 // forgetBudget bounds the time one sync spends deleting exited owners.
@@ -120,7 +125,8 @@ func (c *Collector) syncLocked(ctx context.Context) error {
 	defer cancel()
 	c.resets.observe(rows,
 		func(r *tracer.Count) string { return verdictOf(vctx, c.o.ZK, r) },
-		func(r *tracer.Count) bool { return ownProbe(c.o.ZK, c.o.SelfPID, r) })
+		func(r *tracer.Count) bool { return ownProbe(c.o.ZK, c.o.SelfPID, r) },
+		c.o.Workload)
 
 	// ForgetOwner walks the whole kernel map per pid, so a burst of
 	// short-lived owners is forgotten over several syncs rather than
@@ -190,12 +196,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 var (
 	descResets = prometheus.NewDesc("rstwatch_resets_total",
-		"TCP resets sent or received by this host. owner_comm is the owning process's name (\"unknown\" when none was known), zk_endpoint the ZooKeeper server endpoint (empty when not ZooKeeper), verdict the ZOOKEEPER-1702 verdict (\"none\" when not ZooKeeper). Values past the caps are folded into \"other\".",
-		[]string{"direction", "reason", "owner_comm", "zk_endpoint", "verdict"}, nil)
+		"TCP resets sent or received by this host. owner_comm is the owning process's name (\"unknown\" when none was known), zk_endpoint the ZooKeeper server endpoint (empty when not ZooKeeper), verdict the ZOOKEEPER-1702 verdict (\"none\" when not ZooKeeper); namespace, pod and container name the owner's Kubernetes pod and container (container: the container's short id when its name is unknown), unit its systemd unit when it is not in a container (each empty when unknown). Values past the caps are folded into \"other\".",
+		[]string{"direction", "reason", "owner_comm", "zk_endpoint", "verdict", "namespace", "pod", "container", "unit"}, nil)
 	descOwnerUnknown = prometheus.NewDesc("rstwatch_owner_unknown_total",
 		"Resets for which no owning process was known (the socket predates rstwatch, or no local socket existed, as for a refused connect).", nil, nil)
 	descLabelOverflow = prometheus.NewDesc("rstwatch_label_overflow_total",
-		"Resets whose label value was folded into \"other\" because the cap on distinct values (owner_comm, zk_endpoint) or on series was reached.", []string{"label"}, nil)
+		"Resets whose label value was folded into \"other\" because the cap on distinct values (owner_comm, zk_endpoint, namespace, pod, container, unit) or on series was reached.", []string{"label"}, nil)
 	descSelf = prometheus.NewDesc("rstwatch_own_probe_resets_total",
 		"Resets on rstwatch's own ZooKeeper probe connections, left out of rstwatch_resets_total.", nil, nil)
 	descForgotten = prometheus.NewDesc("rstwatch_owners_forgotten_total",
@@ -207,7 +213,7 @@ var (
 func (c *Collector) collectResets(ch chan<- prometheus.Metric) {
 	for s, v := range c.resets.totals {
 		ch <- prometheus.MustNewConstMetric(descResets, prometheus.CounterValue, float64(v),
-			s.direction, s.reason, s.comm, s.zkEndpoint, s.verdict)
+			s.direction, s.reason, s.comm, s.zkEndpoint, s.verdict, s.namespace, s.pod, s.container, s.unit)
 	}
 	ch <- prometheus.MustNewConstMetric(descOwnerUnknown, prometheus.CounterValue, float64(c.resets.ownerUnknown))
 	for label, v := range c.resets.folded {

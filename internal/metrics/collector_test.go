@@ -79,8 +79,8 @@ func TestCollectorForgetsExitedOwnersAndStaysMonotonic(t *testing.T) {
 
 	out := scrape(t, c)
 	for _, want := range []string{
-		`rstwatch_resets_total{direction="receive",owner_comm="java",reason="NO_SOCKET",verdict="NOT_KNOWN_BUG",zk_endpoint="127.0.0.1:2181"} 4`,
-		`rstwatch_resets_total{direction="send",owner_comm="curl",reason="NO_SOCKET",verdict="none",zk_endpoint=""} 7`,
+		`rstwatch_resets_total{container="",direction="receive",namespace="",owner_comm="java",pod="",reason="NO_SOCKET",unit="",verdict="NOT_KNOWN_BUG",zk_endpoint="127.0.0.1:2181"} 4`,
+		`rstwatch_resets_total{container="",direction="send",namespace="",owner_comm="curl",pod="",reason="NO_SOCKET",unit="",verdict="none",zk_endpoint=""} 7`,
 		`rstwatch_zk_server_info{endpoint="127.0.0.1:2181",mode="standalone",version="3.8.0"} 1`,
 		`rstwatch_zk_probe_errors_total{endpoint="127.0.0.1:2181"} 2`,
 		`rstwatch_bpf_program_runs_total{program="rstwatch_send_reset"} 5`,
@@ -100,8 +100,8 @@ func TestCollectorForgetsExitedOwnersAndStaysMonotonic(t *testing.T) {
 	k.rows[0].Count = 6
 	out = scrape(t, c)
 	for _, want := range []string{
-		`owner_comm="curl",reason="NO_SOCKET",verdict="none",zk_endpoint=""} 7`,
-		`owner_comm="java",reason="NO_SOCKET",verdict="NOT_KNOWN_BUG",zk_endpoint="127.0.0.1:2181"} 6`,
+		`owner_comm="curl",pod="",reason="NO_SOCKET",unit="",verdict="none",zk_endpoint=""} 7`,
+		`owner_comm="java",pod="",reason="NO_SOCKET",unit="",verdict="NOT_KNOWN_BUG",zk_endpoint="127.0.0.1:2181"} 6`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("second scrape lacks %s\n%s", want, out)

@@ -8,6 +8,9 @@ const Other = "other"
 type Limits struct {
 	OwnerComms  int // distinct owner_comm values; DefaultOwnerComms
 	ZKEndpoints int // distinct zk_endpoint values (also bounds the zk_* metrics); DefaultZKEndpoints
+	// Workload labels, each capped the same way (first come keeps its
+	// value): Kubernetes namespaces, pods, containers, systemd units.
+	Namespaces, Pods, Containers, Units int
 	// Series bounds rstwatch_resets_total as a whole: past it, new label
 	// sets get owner_comm and zk_endpoint "other", which leaves at most
 	// directions × reasons × verdicts more.
@@ -20,6 +23,10 @@ const (
 	DefaultOwnerComms  = 64
 	DefaultZKEndpoints = 32
 	DefaultSeries      = 1000
+	DefaultNamespaces  = 64
+	DefaultPods        = 256
+	DefaultContainers  = 128
+	DefaultUnits       = 128
 )
 
 func (l Limits) withDefaults() Limits {
@@ -31,6 +38,14 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.Series <= 0 {
 		l.Series = DefaultSeries
+	}
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{{&l.Namespaces, DefaultNamespaces}, {&l.Pods, DefaultPods}, {&l.Containers, DefaultContainers}, {&l.Units, DefaultUnits}} {
+		if *f.v <= 0 {
+			*f.v = f.def
+		}
 	}
 	return l
 }
@@ -48,7 +63,7 @@ func newLabelCap(max int) labelCap {
 }
 
 // fold returns v, or Other when v is new and the cap is reached. The empty
-// value (no ZooKeeper endpoint) never counts against the cap.
+// value (no ZooKeeper endpoint, no pod) never counts against the cap.
 func (c *labelCap) fold(v string) (string, bool) {
 	if v == "" {
 		return v, false

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/rstwatch/rstwatch/internal/event"
+	"github.com/rstwatch/rstwatch/internal/workload"
 	"github.com/rstwatch/rstwatch/tracer"
 )
 
@@ -25,6 +26,8 @@ type rowKey struct {
 	zk        netip.AddrPort
 }
 
+// MERGE(#13 kernel side): when tracer.Count gains the owner's cgroup id,
+// add it here, or rows that differ only by cgroup would share a key.
 func keyOf(c *tracer.Count) rowKey {
 	return rowKey{c.Overflow, c.Direction, c.Reason, c.OwnerPID, c.OwnerComm, c.OwnerSource, c.ZKEndpoint}
 }
@@ -32,14 +35,46 @@ func keyOf(c *tracer.Count) rowKey {
 // series is one label set of rstwatch_resets_total.
 type series struct {
 	direction, reason, comm, zkEndpoint, verdict string
+	workloadLabels
+}
+
+// workloadLabels name the owner's workload; "" when not known or not one.
+type workloadLabels struct {
+	namespace, pod, container, unit string
+}
+
+// workloadLabelsOf: namespace and pod of a Kubernetes pod; container is
+// the container's name in its pod, else its short id; unit is the systemd
+// unit of a cgroup that is not a container's (a container's scope is
+// named after its id, which the container label already carries).
+func workloadLabelsOf(w *event.Workload) workloadLabels {
+	var l workloadLabels
+	if w == nil {
+		return l
+	}
+	if p := w.Pod; p != nil {
+		l.namespace, l.pod, l.container = p.Namespace, p.Name, p.Container
+	}
+	if c := w.Container; c != nil {
+		if l.container == "" {
+			l.container = workload.ShortID(c.ID)
+		}
+	} else {
+		l.unit = w.Unit
+	}
+	return l
 }
 
 // resets turns snapshots of the kernel's cumulative rows into monotonic
 // counters with capped labels. Not safe for concurrent use.
 type resets struct {
-	limits    Limits
-	comms     labelCap
-	endpoints labelCap
+	limits     Limits
+	comms      labelCap
+	endpoints  labelCap
+	namespaces labelCap
+	pods       labelCap
+	containers labelCap
+	units      labelCap
 
 	last         map[rowKey]uint64 // each row's value at the previous snapshot
 	totals       map[series]uint64
@@ -52,16 +87,21 @@ func newResets(l Limits) *resets {
 	l = l.withDefaults()
 	return &resets{
 		limits: l, comms: newLabelCap(l.OwnerComms), endpoints: newLabelCap(l.ZKEndpoints),
+		namespaces: newLabelCap(l.Namespaces), pods: newLabelCap(l.Pods),
+		containers: newLabelCap(l.Containers), units: newLabelCap(l.Units),
 		last: map[rowKey]uint64{}, totals: map[series]uint64{},
-		folded: map[string]uint64{"owner_comm": 0, "zk_endpoint": 0, "series": 0},
+		folded: map[string]uint64{"owner_comm": 0, "zk_endpoint": 0, "series": 0,
+			"namespace": 0, "pod": 0, "container": 0, "unit": 0},
 	}
 }
 
 // observe adds the growth of every row since the previous snapshot.
 // verdict is asked only for ZooKeeper rows that grew (it may probe); self
 // says whether a ZooKeeper row is rstwatch's own probe connection, which
-// is counted apart rather than reported.
-func (r *resets) observe(rows []tracer.Count, verdict func(*tracer.Count) string, self func(*tracer.Count) bool) {
+// is counted apart rather than reported; workload (optional) names the
+// owner's workload of a row that grew.
+func (r *resets) observe(rows []tracer.Count, verdict func(*tracer.Count) string, self func(*tracer.Count) bool,
+	workload func(*tracer.Count) *event.Workload) {
 	for i := range rows {
 		c := &rows[i]
 		k := keyOf(c)
@@ -80,16 +120,20 @@ func (r *resets) observe(rows []tracer.Count, verdict func(*tracer.Count) string
 			r.self += delta
 			continue
 		}
-		r.add(r.seriesOf(c, verdict, delta), delta)
+		var w *event.Workload
+		if workload != nil && !c.Overflow && c.OwnerPID != 0 {
+			w = workload(c)
+		}
+		r.add(r.seriesOf(c, verdict, w, delta), delta)
 		if !c.Overflow && c.OwnerPID == 0 {
 			r.ownerUnknown += delta
 		}
 	}
 }
 
-func (r *resets) seriesOf(c *tracer.Count, verdict func(*tracer.Count) string, delta uint64) series {
+func (r *resets) seriesOf(c *tracer.Count, verdict func(*tracer.Count) string, w *event.Workload, delta uint64) series {
 	if c.Overflow {
-		return series{directionUnknown, "UNKNOWN", Other, "", verdictNone}
+		return series{directionUnknown, "UNKNOWN", Other, "", verdictNone, workloadLabels{}}
 	}
 	s := series{direction: c.Direction.String(), reason: c.Reason, comm: c.OwnerComm, verdict: verdictNone}
 	if s.comm == "" {
@@ -111,10 +155,22 @@ func (r *resets) seriesOf(c *tracer.Count, verdict func(*tracer.Count) string, d
 	if s.zkEndpoint, folded = r.endpoints.fold(s.zkEndpoint); folded {
 		r.folded["zk_endpoint"] += delta
 	}
+	s.workloadLabels = workloadLabelsOf(w)
+	for _, l := range []struct {
+		v     *string
+		cap   *labelCap
+		label string
+	}{{&s.namespace, &r.namespaces, "namespace"}, {&s.pod, &r.pods, "pod"}, {&s.container, &r.containers, "container"}, {&s.unit, &r.units, "unit"}} {
+		if *l.v, folded = l.cap.fold(*l.v); folded {
+			r.folded[l.label] += delta
+		}
+	}
 	if _, ok := r.totals[s]; !ok && len(r.totals) >= r.limits.Series {
 		s.comm = Other
-		if s.zkEndpoint != "" {
-			s.zkEndpoint = Other
+		for _, v := range []*string{&s.zkEndpoint, &s.namespace, &s.pod, &s.container, &s.unit} {
+			if *v != "" {
+				*v = Other
+			}
 		}
 		r.folded["series"] += delta
 	}

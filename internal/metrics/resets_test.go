@@ -26,7 +26,7 @@ func TestCommsFoldedPastTheCap(t *testing.T) {
 	for i := range 10 {
 		rows = append(rows, row(event.Send, fmt.Sprintf("proc%d", i), uint32(100+i), 2))
 	}
-	r.observe(rows, nil, nil)
+	r.observe(rows, nil, nil, nil)
 	comms := map[string]uint64{}
 	for s, v := range r.totals {
 		comms[s.comm] += v
@@ -49,14 +49,14 @@ func TestZKEndpointsFoldedAndVerdictAskedOnlyOnGrowth(t *testing.T) {
 	rows := []tracer.Count{row(event.Receive, "java", 7, 1), row(event.Receive, "java", 7, 1)}
 	rows[0].ZKEndpoint = netip.MustParseAddrPort("10.0.0.1:2181")
 	rows[1].ZKEndpoint = netip.MustParseAddrPort("10.0.0.2:2181")
-	r.observe(rows, verdict, nil)
-	r.observe(rows, verdict, nil) // no growth: no question
+	r.observe(rows, verdict, nil, nil)
+	r.observe(rows, verdict, nil, nil) // no growth: no question
 	if asked != 2 {
 		t.Errorf("verdict asked %d times, want 2", asked)
 	}
 	want := map[series]uint64{
-		{"receive", "NO_SOCKET", "java", "10.0.0.1:2181", event.VerdictKnownBug}: 1,
-		{"receive", "NO_SOCKET", "java", Other, event.VerdictKnownBug}:           1,
+		{"receive", "NO_SOCKET", "java", "10.0.0.1:2181", event.VerdictKnownBug, workloadLabels{}}: 1,
+		{"receive", "NO_SOCKET", "java", Other, event.VerdictKnownBug, workloadLabels{}}:           1,
 	}
 	if fmt.Sprint(r.totals) != fmt.Sprint(want) {
 		t.Errorf("totals = %v, want %v", r.totals, want)
@@ -72,7 +72,7 @@ func TestSeriesCap(t *testing.T) {
 	for i := range 50 {
 		rows = append(rows, row(event.Send, fmt.Sprintf("p%d", i), uint32(i+1), 1))
 	}
-	r.observe(rows, nil, nil)
+	r.observe(rows, nil, nil, nil)
 	if len(r.totals) != 6 { // 5 + the folded one
 		t.Errorf("series = %d, want 6: %v", len(r.totals), r.totals)
 	}
@@ -85,21 +85,21 @@ func TestSeriesCap(t *testing.T) {
 // go down, and a reused pid starts afresh.
 func TestMonotonicAcrossForget(t *testing.T) {
 	r := newResets(Limits{})
-	r.observe([]tracer.Count{row(event.Send, "a", 5, 10), row(event.Send, "", 0, 3)}, nil, nil)
-	r.observe([]tracer.Count{row(event.Send, "a", 5, 12), row(event.Send, "", 0, 4)}, nil, nil)
+	r.observe([]tracer.Count{row(event.Send, "a", 5, 10), row(event.Send, "", 0, 3)}, nil, nil, nil)
+	r.observe([]tracer.Count{row(event.Send, "a", 5, 12), row(event.Send, "", 0, 4)}, nil, nil, nil)
 	r.forget(5)
-	r.observe([]tracer.Count{row(event.Send, "", 0, 4)}, nil, nil)
-	r.observe([]tracer.Count{row(event.Send, "a", 5, 1), row(event.Send, "", 0, 4)}, nil, nil) // pid 5 reused
-	if got := r.totals[series{"send", "NO_SOCKET", "a", "", verdictNone}]; got != 13 {
+	r.observe([]tracer.Count{row(event.Send, "", 0, 4)}, nil, nil, nil)
+	r.observe([]tracer.Count{row(event.Send, "a", 5, 1), row(event.Send, "", 0, 4)}, nil, nil, nil) // pid 5 reused
+	if got := r.totals[series{"send", "NO_SOCKET", "a", "", verdictNone, workloadLabels{}}]; got != 13 {
 		t.Errorf("a = %d, want 13", got)
 	}
-	if got := r.totals[series{"send", "NO_SOCKET", unknownComm, "", verdictNone}]; got != 4 || r.ownerUnknown != 4 {
+	if got := r.totals[series{"send", "NO_SOCKET", unknownComm, "", verdictNone, workloadLabels{}}]; got != 4 || r.ownerUnknown != 4 {
 		t.Errorf("unknown = %d, owner_unknown = %d, want 4", got, r.ownerUnknown)
 	}
 	// A row that shrank without being forgotten was recreated: all new.
-	r.observe([]tracer.Count{row(event.Send, "a", 5, 0)}, nil, nil)
-	r.observe([]tracer.Count{row(event.Send, "a", 5, 2)}, nil, nil)
-	if got := r.totals[series{"send", "NO_SOCKET", "a", "", verdictNone}]; got != 15 {
+	r.observe([]tracer.Count{row(event.Send, "a", 5, 0)}, nil, nil, nil)
+	r.observe([]tracer.Count{row(event.Send, "a", 5, 2)}, nil, nil, nil)
+	if got := r.totals[series{"send", "NO_SOCKET", "a", "", verdictNone, workloadLabels{}}]; got != 15 {
 		t.Errorf("a = %d, want 15", got)
 	}
 }
@@ -108,8 +108,8 @@ func TestOverflowAndOwnProbes(t *testing.T) {
 	r := newResets(Limits{})
 	probe := row(event.Receive, "rstwatch", 42, 3)
 	probe.ZKEndpoint = netip.MustParseAddrPort("127.0.0.1:2181")
-	r.observe([]tracer.Count{{Overflow: true, Count: 9}, probe}, nil, func(c *tracer.Count) bool { return c.OwnerPID == 42 })
-	if got := r.totals[series{directionUnknown, "UNKNOWN", Other, "", verdictNone}]; got != 9 {
+	r.observe([]tracer.Count{{Overflow: true, Count: 9}, probe}, nil, func(c *tracer.Count) bool { return c.OwnerPID == 42 }, nil)
+	if got := r.totals[series{directionUnknown, "UNKNOWN", Other, "", verdictNone, workloadLabels{}}]; got != 9 {
 		t.Errorf("overflow = %d, want 9", got)
 	}
 	if r.self != 3 || len(r.totals) != 1 {

@@ -37,7 +37,7 @@ func TestVerdictFromEnricher(t *testing.T) {
 			r.ZKEndpoint = netip.MustParseAddrPort(f.Addr)
 			c := NewCollector(&fakeKernel{rows: []tracer.Count{r}}, Options{ZK: e, ProcRoot: t.TempDir()})
 			out := scrape(t, c)
-			want := `rstwatch_resets_total{direction="send",owner_comm="unknown",reason="TCP_ABORT_ON_CLOSE",verdict="` + tc.want + `",zk_endpoint="` + f.Addr + `"} 3`
+			want := `rstwatch_resets_total{container="",direction="send",namespace="",owner_comm="unknown",pod="",reason="TCP_ABORT_ON_CLOSE",unit="",verdict="` + tc.want + `",zk_endpoint="` + f.Addr + `"} 3`
 			if !strings.Contains(out, want) {
 				t.Errorf("want %s in\n%s", want, out)
 			}

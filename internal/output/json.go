@@ -69,6 +69,9 @@ func (j *JSON) Event(e *event.Event) error {
 	b = appendString(b, e.Task.Comm)
 	b = append(b, `,"thread":`...)
 	b = appendString(b, e.Task.Thread)
+	if w := e.Task.Workload; w != nil {
+		b = appendWorkload(b, w)
+	}
 	b = append(b, `},"owner":`...)
 	if o := e.Owner; o != nil {
 		b = append(b, `{"pid":`...)
@@ -83,7 +86,13 @@ func (j *JSON) Event(e *event.Event) error {
 		}
 		b = append(b, `,"source":"`...)
 		b = append(b, o.Source.String()...)
-		b = append(b, `"}`...)
+		b = append(b, '"')
+		if o.Workload != nil {
+			b = appendWorkload(b, o.Workload)
+		} else {
+			b = append(b, `,"cgroup":null`...)
+		}
+		b = append(b, '}')
 	} else {
 		b = append(b, "null"...)
 	}
@@ -179,6 +188,45 @@ func (j *JSON) Summary(s *Summary) error {
 		return err
 	}
 	return j.w.Flush()
+}
+
+// appendWorkload writes the cgroup and what names it: "cgroup" {id, path},
+// then "unit", "user_unit", "container" and "pod" where known.
+func appendWorkload(b []byte, w *event.Workload) []byte {
+	b = append(b, `,"cgroup":{"id":`...)
+	b = strconv.AppendUint(b, w.Cgroup, 10)
+	b = append(b, `,"path":`...)
+	b = appendStringOrNull(b, w.Path)
+	b = append(b, '}')
+	if w.Unit != "" {
+		b = append(b, `,"unit":`...)
+		b = appendString(b, w.Unit)
+	}
+	if w.UserUnit != "" {
+		b = append(b, `,"user_unit":`...)
+		b = appendString(b, w.UserUnit)
+	}
+	if c := w.Container; c != nil {
+		b = append(b, `,"container":{"id":`...)
+		b = appendString(b, c.ID)
+		b = append(b, `,"runtime":`...)
+		b = appendStringOrNull(b, c.Runtime)
+		b = append(b, `,"name":`...)
+		b = appendStringOrNull(b, c.Name)
+		b = append(b, '}')
+	}
+	if p := w.Pod; p != nil {
+		b = append(b, `,"pod":{"namespace":`...)
+		b = appendString(b, p.Namespace)
+		b = append(b, `,"name":`...)
+		b = appendString(b, p.Name)
+		b = append(b, `,"uid":`...)
+		b = appendString(b, p.UID)
+		b = append(b, `,"container":`...)
+		b = appendStringOrNull(b, p.Container)
+		b = append(b, '}')
+	}
+	return b
 }
 
 func appendEndpoint(b []byte, ap netip.AddrPort) []byte {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rstwatch/rstwatch/internal/event"
+	"github.com/rstwatch/rstwatch/internal/workload"
 )
 
 // maxKeys bounds every breakdown: a storm over random ports must not grow
@@ -46,8 +47,17 @@ type Row struct {
 // key, with the folded rest as "other".
 func (c *counter[K]) top(n int, name func(K) string) []Row {
 	rows := make([]Row, 0, len(c.m)+1)
+	at := make(map[string]int, len(c.m))
 	for k, v := range c.m {
-		rows = append(rows, Row{name(k), v})
+		// Keys that are named alike (a cgroup's workload made again once
+		// more was learned of it) are one row.
+		n := name(k)
+		if i, ok := at[n]; ok {
+			rows[i].Count += v
+			continue
+		}
+		at[n] = len(rows)
+		rows = append(rows, Row{n, v})
 	}
 	if c.other > 0 {
 		rows = append(rows, Row{other, c.other})
@@ -64,10 +74,14 @@ func (c *counter[K]) top(n int, name func(K) string) []Row {
 	return rows
 }
 
+// ownerKey groups owners by the most specific name known: a workload that
+// names a pod, container or unit (the shared, never modified
+// *event.Workload of its cgroup; named only when written), else pid/comm.
 type ownerKey struct {
 	pid  uint32
 	comm string
 	none bool
+	w    *event.Workload
 }
 
 type zkKey struct {
@@ -86,6 +100,9 @@ func zkName(k zkKey) string {
 }
 func directionName(d event.Direction) string { return d.String() }
 func ownerName(k ownerKey) string {
+	if k.w != nil {
+		return workload.Describe(k.w)
+	}
 	if k.none {
 		return "(none)"
 	}
@@ -127,12 +144,19 @@ func NewSummary(start time.Time) *Summary {
 	}
 }
 
-// OwnerKey names an owner the way the summary groups it.
+// OwnerKey names an owner by pid/comm.
 func OwnerKey(o *event.Owner) string {
 	if o == nil {
 		return ownerName(ownerKey{none: true})
 	}
 	return ownerName(ownerKey{pid: o.PID, comm: o.Comm})
+}
+
+func ownerKeyOf(o *event.Owner) ownerKey {
+	if workload.Named(o.Workload) {
+		return ownerKey{w: o.Workload}
+	}
+	return ownerKey{pid: o.PID, comm: o.Comm}
 }
 
 func (s *Summary) Add(e *event.Event) {
@@ -143,7 +167,7 @@ func (s *Summary) Add(e *event.Event) {
 		s.OwnerUnknown++
 		s.owner.add(ownerKey{none: true})
 	} else {
-		s.owner.add(ownerKey{pid: e.Owner.PID, comm: e.Owner.Comm})
+		s.owner.add(ownerKeyOf(e.Owner))
 	}
 	s.remote.add(e.Remote)
 	if e.ZK != nil {
@@ -219,7 +243,7 @@ func (s *Summary) text(p func(format string, args ...any)) {
 	}
 	section("by direction", s.direction.top(0, directionName))
 	section("by reason", s.reason.top(rowsShown, str))
-	section("by owner (pid/comm)", s.owner.top(rowsShown, ownerName))
+	section("by owner (pod, container or unit, else pid/comm)", s.owner.top(rowsShown, ownerName))
 	section("by remote endpoint", s.remote.top(rowsShown, addrPortName))
 	section("by ZooKeeper endpoint, situation and verdict", s.zk.top(rowsShown, zkName))
 }

@@ -10,24 +10,37 @@ import (
 	"unicode/utf8"
 
 	"github.com/rstwatch/rstwatch/internal/event"
+	"github.com/rstwatch/rstwatch/internal/workload"
 )
 
 // Table writes one aligned line per reset, for a terminal 80 to 160 columns
-// wide (IPv6 endpoints widen their columns), then the summary.
+// wide (IPv6 endpoints widen their columns; the WORKLOAD column adds 21),
+// then the summary.
 type Table struct {
+	// Workload adds the WORKLOAD column: the owner's pod, else container,
+	// else systemd unit (workload.Name). Set it before the first event,
+	// where cgroups can be named.
+	Workload   bool
 	w          *bufio.Writer
 	wroteTitle bool
 }
 
 func NewTable(w io.Writer) *Table { return &Table{w: bufio.NewWriterSize(w, 16<<10)} }
 
-const tableFormat = "%-12s %-4s %-21s %-21s %-11s %-19s %s\n"
+const (
+	tableFormat    = "%-12s %-4s %-21s %-21s %-11s %-19s %s\n"
+	workloadFormat = "%-12s %-4s %-21s %-21s %-11s %-19s %-20s %s\n"
+)
 
 func (t *Table) Flush() error { return t.w.Flush() }
 
 func (t *Table) Event(e *event.Event) error {
 	if !t.wroteTitle {
-		fmt.Fprintf(t.w, tableFormat, "TIME", "DIR", "LOCAL", "REMOTE", "STATE", "REASON", "OWNER [TASK IF OTHER] ZK")
+		if t.Workload {
+			fmt.Fprintf(t.w, workloadFormat, "TIME", "DIR", "LOCAL", "REMOTE", "STATE", "REASON", "WORKLOAD", "OWNER [TASK IF OTHER] ZK")
+		} else {
+			fmt.Fprintf(t.w, tableFormat, "TIME", "DIR", "LOCAL", "REMOTE", "STATE", "REASON", "OWNER [TASK IF OTHER] ZK")
+		}
 		t.wroteTitle = true
 	}
 	dir := "send"
@@ -37,6 +50,18 @@ func (t *Table) Event(e *event.Event) error {
 	state := e.State
 	if state == "" {
 		state = "-"
+	}
+	if t.Workload {
+		var name string
+		if e.Owner != nil {
+			name = workload.Name(e.Owner.Workload)
+		}
+		if name == "" {
+			name = "-"
+		}
+		_, err := fmt.Fprintf(t.w, workloadFormat, e.Time.Local().Format("15:04:05.000"), dir,
+			e.Local.String(), e.Remote.String(), state, e.Reason, printable(name), ownerCell(e)+zkCell(e))
+		return err
 	}
 	_, err := fmt.Fprintf(t.w, tableFormat, e.Time.Local().Format("15:04:05.000"), dir,
 		e.Local.String(), e.Remote.String(), state, e.Reason, ownerCell(e)+zkCell(e))
@@ -70,7 +95,11 @@ func ownerCell(e *event.Event) string {
 		s = "-"
 	}
 	if !e.TaskIsOwner() {
-		s += " [" + strconv.FormatUint(uint64(e.Task.PID), 10) + "/" + printable(e.Task.Comm) + "]"
+		s += " [" + strconv.FormatUint(uint64(e.Task.PID), 10) + "/" + printable(e.Task.Comm)
+		if name := workload.Name(e.Task.Workload); name != "" {
+			s += " in " + printable(name)
+		}
+		s += "]"
 	}
 	return s
 }

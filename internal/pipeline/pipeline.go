@@ -56,6 +56,41 @@ type ConnectObserver interface {
 	Connected(c *event.Connect)
 }
 
+// Chain runs enrichers in order (nil ones left out): workload names before
+// ZooKeeper, so that a verdict's text can name the owner's pod. Connection
+// notices go to those that observe them.
+func Chain(es ...Enricher) Enricher {
+	var c chain
+	for _, e := range es {
+		if e != nil {
+			c = append(c, e)
+		}
+	}
+	switch len(c) {
+	case 0:
+		return nil
+	case 1:
+		return c[0]
+	}
+	return c
+}
+
+type chain []Enricher
+
+func (c chain) Enrich(ctx context.Context, e *event.Event) {
+	for _, x := range c {
+		x.Enrich(ctx, e)
+	}
+}
+
+func (c chain) Connected(ev *event.Connect) {
+	for _, x := range c {
+		if o, ok := x.(ConnectObserver); ok {
+			o.Connected(ev)
+		}
+	}
+}
+
 // Options configure one trace.
 type Options struct {
 	Duration time.Duration // 0: until ctx is done
@@ -65,6 +100,9 @@ type Options struct {
 	// Skip drops events before enrichment and output, e.g. rstwatch's own
 	// probe connections. Optional.
 	Skip func(*event.Event) bool
+	// Keep, after enrichment, drops the events it refuses (filters on
+	// what enrichment names). Optional.
+	Keep func(*event.Event) bool
 	// ProcRoot is where /proc is, for owners of sockets that predate the
 	// trace; "" turns the fallback off.
 	ProcRoot string
@@ -185,6 +223,9 @@ func Run(ctx context.Context, src Source, o Options) (*output.Summary, error) {
 			}
 			if o.Enricher != nil {
 				o.Enricher.Enrich(runCtx, e)
+			}
+			if o.Keep != nil && !o.Keep(e) {
+				continue
 			}
 			sum.Add(e)
 			write(func(s output.Sink) error { return s.Event(e) })

@@ -39,3 +39,17 @@ func RequireProgram(t testing.TB, program, pkg, require string) string {
 	t.Skipf("%s is missing (apt-get install %s; %s=1 fails instead)", program, pkg, require)
 	return ""
 }
+
+// RequireRoot skips t unless this process runs as root (to make cgroups
+// and move processes into them), or fails it when RSTWATCH_REQUIRE_BPF=1:
+// CI runs as root, and a test that needs root must not skip there.
+func RequireRoot(t testing.TB, what string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("RSTWATCH_REQUIRE_BPF") == "1" {
+		t.Fatalf("this test %s and needs root; RSTWATCH_REQUIRE_BPF=1 forbids skipping it", what)
+	}
+	t.Skipf("this test %s and needs root (RSTWATCH_REQUIRE_BPF=1 fails instead)", what)
+}
