@@ -52,7 +52,6 @@ type rstPacket struct {
 
 // zkWatch is one scenario's observers: rstwatch trace and tcpdump.
 type zkWatch struct {
-	srv    *zktest.Server
 	port   int
 	trace  *started
 	dump   *exec.Cmd

@@ -1,6 +1,7 @@
 package workload_test
 
 import (
+	"context"
 	"os"
 	"testing"
 	"time"
@@ -217,7 +218,7 @@ func TestEnrich(t *testing.T) {
 		Task:  event.Task{PID: 99999999, Comm: "swapper/0", Cgroup: unitID},
 		Owner: &event.Owner{PID: 1, Comm: "x", Cgroup: unitID, Alive: true},
 	}
-	r.Enrich(nil, e)
+	r.Enrich(context.Background(), e)
 	if e.Owner.Workload == nil || e.Owner.Workload.Unit != "zookeeper.service" || e.Task.Workload != nil {
 		t.Fatalf("same cgroup: owner %+v task %+v", e.Owner.Workload, e.Task.Workload)
 	}
@@ -227,14 +228,14 @@ func TestEnrich(t *testing.T) {
 		Task:  event.Task{PID: uint32(cmd.Process.Pid), Comm: "sleep"},
 		Owner: &event.Owner{PID: uint32(cmd.Process.Pid), Comm: "sleep", Alive: true, Source: event.OwnerProcfs},
 	}
-	r.Enrich(nil, e)
+	r.Enrich(context.Background(), e)
 	if e.Owner.Workload == nil || e.Owner.Workload.Cgroup != clientID || e.Owner.Workload.Unit != "client.service" || e.Task.Workload != nil {
 		t.Fatalf("from /proc: owner %+v task %+v", e.Owner.Workload, e.Task.Workload)
 	}
 	// An exited owner without an id is unknown, not read from a reused pid.
 	e.Owner.Workload, e.Owner.Alive = nil, false
 	e.Task = event.Task{PID: 0, Comm: "swapper/1", Cgroup: unitID}
-	r.Enrich(nil, e)
+	r.Enrich(context.Background(), e)
 	if e.Owner.Workload != nil || e.Task.Workload == nil || e.Task.Workload.Unit != "zookeeper.service" {
 		t.Fatalf("exited owner: owner %+v task %+v", e.Owner.Workload, e.Task.Workload)
 	}
@@ -329,7 +330,7 @@ func BenchmarkEnrich(b *testing.B) {
 	b.Run("kernel-id", func(b *testing.B) {
 		for b.Loop() {
 			e := event.Event{Task: event.Task{PID: pid, Comm: "sleep", Cgroup: id}, Owner: &event.Owner{PID: pid, Comm: "sleep", Alive: true, Cgroup: id}}
-			r.Enrich(nil, &e)
+			r.Enrich(context.Background(), &e)
 			if e.Owner.Workload.Pod == nil {
 				b.Fatal("no pod")
 			}
@@ -338,7 +339,7 @@ func BenchmarkEnrich(b *testing.B) {
 	b.Run("proc", func(b *testing.B) {
 		for b.Loop() {
 			e := event.Event{Task: event.Task{PID: pid, Comm: "sleep"}, Owner: &event.Owner{PID: pid, Comm: "sleep", Alive: true}}
-			r.Enrich(nil, &e)
+			r.Enrich(context.Background(), &e)
 			if e.Owner.Workload.Pod == nil {
 				b.Fatal("no pod")
 			}
