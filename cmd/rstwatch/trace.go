@@ -32,6 +32,7 @@ type traceFlags struct {
 	ringSize string
 	owners   int
 	debug    bool
+	senders  bool
 	zk       zkFlags
 }
 
@@ -42,6 +43,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.ringSize, "ring-buffer-size", "8M", "kernel ring buffer `size` (power of two: 256K, 8M, 64M)")
 	fs.IntVar(&f.owners, "owner-table-size", tracer.DefaultOwnerTableSize, "sockets (and closed connections) whose owners the kernel remembers; a full table is counted and reported")
 	fs.BoolVar(&f.debug, "debug", false, "log debug detail, including the kernel verifier's log on load failures")
+	fs.BoolVar(&f.senders, "all-senders", false, "also watch every packet leaving any device for resets the TCP stack did not make (firewall rejects, raw sockets), and name their sender; costs a check per packet")
 	f.zk.register(fs)
 }
 
@@ -59,6 +61,7 @@ func (f *traceFlags) tracerConfig() (tracer.Config, error) {
 		return cfg, fmt.Errorf("--owner-table-size must be at least 1")
 	}
 	cfg.Ports, cfg.PID, cfg.NetNS, cfg.RingBufferSize, cfg.OwnerTableSize = ports, f.pid, f.netns, size, f.owners
+	cfg.AllSenders = f.senders
 	return cfg, nil
 }
 
@@ -111,16 +114,19 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &exitError{2, err}
 	}
 	zkSetup.start(ctx, f.zk.interval)
+	rec := newTraceReconcile(ctx, &cfg, &f, count)
 	_, err = pipeline.Run(ctx, pipeline.Options{
-		Tracer:   cfg,
-		Duration: duration,
-		Count:    count,
-		Sinks:    []output.Sink{sink},
-		Enricher: zkSetup.enricher,
-		Skip:     zkSetup.skip,
-		ProcRoot: "/proc",
-		Log:      log,
+		Tracer:        cfg,
+		Duration:      duration,
+		Count:         count,
+		Sinks:         []output.Sink{sink},
+		Enricher:      rec.enricher(zkSetup.enricher),
+		Skip:          rec.tracker.CountSkipped(zkSetup.skip),
+		ProcRoot:      "/proc",
+		Log:           log,
+		BeforeSummary: rec.beforeSummary,
 		Ready: func(*tracer.Tracer) {
+			rec.tracker.Start()
 			if readyFile != "" {
 				if err := os.WriteFile(readyFile, []byte("ready\n"), 0o644); err != nil {
 					log.Warn("writing the ready file failed", "error", err)

@@ -48,7 +48,10 @@ type Options struct {
 	ProcRoot string
 	// Ready is called once the programs are attached.
 	Ready func(t *tracer.Tracer)
-	Log   *slog.Logger
+	// BeforeSummary may add to the summary before it is written (the
+	// kernel's counters: internal/reconcile). Optional.
+	BeforeSummary func(*output.Summary)
+	Log           *slog.Logger
 }
 
 const batchSize = 256
@@ -196,6 +199,9 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 		sum.KernelMissed = n
 	} else {
 		o.Log.Warn("reading the programs' missed runs failed", "error", err)
+	}
+	if o.BeforeSummary != nil {
+		o.BeforeSummary(sum)
 	}
 	write(func(s output.Sink) error { return s.Summary(sum) })
 	if sinkErr != nil {
