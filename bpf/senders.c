@@ -171,6 +171,39 @@ static __always_inline int parse_ip(const unsigned char *l3, struct segment *s)
 	return (s->tcp.flags & TCP_FLAG_RST) ? 0 : PARSE_NOT_TCP;
 }
 
+/*
+ * Whether the task has this file open: a raw socket's packet is queued in
+ * the sending process's own sendmsg, unless it waited for the neighbour's
+ * address and leaves later from a softirq, on top of whichever task. The
+ * process may close the socket right after, so this is checked here, not
+ * later in /proc. Bounded: past HOLDER_MAX_FDS descriptors it says no.
+ */
+#define HOLDER_MAX_FDS 1024
+
+static __always_inline bool task_holds(const struct task_struct *task, const struct file *want)
+{
+	if (!want)
+		return false;
+	struct files_struct *files = task->files;
+	if (!files)
+		return false;
+	struct fdtable *fdt = files->fdt;
+	if (!fdt)
+		return false;
+	unsigned int max = fdt->max_fds;
+	struct file **fds = fdt->fd;
+	for (unsigned int i = 0; i < HOLDER_MAX_FDS; i++) {
+		if (i >= max)
+			break;
+		struct file *f = NULL;
+		if (bpf_probe_read_kernel(&f, sizeof(f), &fds[i]))
+			break;
+		if (f == want)
+			return true;
+	}
+	return false;
+}
+
 static __always_inline int report(void *ctx, const struct sk_buff *skb, const struct net_device *dev,
 				  const struct sock *sk, __u8 kind, __u8 hook, struct segment *s)
 {
@@ -200,7 +233,7 @@ static __always_inline int report(void *ctx, const struct sk_buff *skb, const st
 	e->tcp_flags = s->tcp.flags;
 	e->sock = kind;
 	e->hook = hook;
-	e->pad = 0;
+	e->task_holds = 0;
 	e->task_pid = id >> 32;
 	e->task_tid = (__u32)id;
 	bpf_get_current_comm(e->task_thread, sizeof(e->task_thread));
@@ -214,8 +247,11 @@ static __always_inline int report(void *ctx, const struct sk_buff *skb, const st
 		e->sk_cookie = sk->__sk_common.skc_cookie.counter;
 		e->sk_uid = sk->sk_uid.val;
 		struct socket *so = sk->sk_socket;
-		if (so && so->file)
-			e->sk_inode = so->file->f_inode->i_ino;
+		struct file *file = so ? so->file : NULL;
+		if (file) {
+			e->sk_inode = file->f_inode->i_ino;
+			e->task_holds = task_holds(task, file);
+		}
 	}
 	/*
 	 * Without a socket the kernel made the packet; its stack says where

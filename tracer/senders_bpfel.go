@@ -32,7 +32,7 @@ type sendersSenderEvent struct {
 	TcpFlags   uint8
 	Sock       uint8
 	Hook       uint8
-	Pad        uint8
+	TaskHolds  uint8
 	Saddr      [16]uint8
 	Daddr      [16]uint8
 	Ifname     [16]int8

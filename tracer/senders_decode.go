@@ -48,6 +48,10 @@ func (d *senderDecoder) decode(raw []byte) (*event.Event, error) {
 			d.debug("a reset without a socket made by neither the TCP stack nor netfilter", "stack", d.frames)
 		}
 	}
+	if r.TaskHolds != 0 && s.Class == event.SenderRawSocket {
+		// The kernel saw the sending socket among the task's open files.
+		s.PID, s.Comm = r.TaskPid, d.names.comm(r.TaskComm)
+	}
 	return &event.Event{
 		Time:      d.names.clock.wall(r.TimeNs),
 		Direction: event.Send,

@@ -44,6 +44,9 @@ type sendersReader struct {
 	rec    ringbuf.Record
 	lost   uint64
 	now    func() time.Time
+	// keep applies --port and --pid, which the packet-level programs do
+	// not (such resets are rare): --pid keeps those queued by that process.
+	keep func(*event.Event) bool
 }
 
 func (s *senders) newReader(t *Tracer, cb Callbacks) (*sendersReader, error) {
@@ -60,7 +63,24 @@ func (s *senders) newReader(t *Tracer, cb Callbacks) (*sendersReader, error) {
 		log:    t.log.Warn,
 		recent: map[flowKey]recentSend{},
 		now:    time.Now,
+		keep:   sendersFilter(t.cfg.Ports, t.cfg.PID),
 	}, nil
+}
+
+func sendersFilter(ports []uint16, pid uint32) func(*event.Event) bool {
+	if len(ports) == 0 && pid == 0 {
+		return nil
+	}
+	set := map[uint16]bool{}
+	for _, p := range ports {
+		set[p] = true
+	}
+	return func(e *event.Event) bool {
+		if len(set) > 0 && !set[e.Local.Port()] && !set[e.Remote.Port()] {
+			return false
+		}
+		return pid == 0 || e.Task.PID == pid
+	}
 }
 
 func (r *sendersReader) close() error { return r.src.Close() }
@@ -106,6 +126,9 @@ func (r *sendersReader) drain() {
 		e, err := r.dec.decode(r.rec.RawSample)
 		if err != nil {
 			r.log("skipping a malformed packet-level record", "error", err, "len", len(r.rec.RawSample))
+			continue
+		}
+		if r.keep != nil && !r.keep(e) {
 			continue
 		}
 		if len(r.recent) >= recentSendMax {

@@ -50,7 +50,7 @@ struct sender_event {
 	__u8 tcp_flags;
 	__u8 sock;       /* enum sender_sock */
 	__u8 hook;       /* enum sender_hook */
-	__u8 pad;
+	__u8 task_holds; /* 1: the task on the CPU has the sending socket open */
 	__u8 saddr[16];
 	__u8 daddr[16];
 	char ifname[SENDER_IFNAMSIZ];

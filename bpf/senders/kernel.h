@@ -111,11 +111,21 @@ struct sk_buff {
 	unsigned char *data;
 };
 
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
 struct task_struct {
 	int pid;
 	int tgid;
 	struct task_struct *group_leader;
 	char comm[16];
+	struct files_struct *files;
 };
 
 #pragma clang attribute pop

@@ -25,8 +25,8 @@ func TestFindSocket(t *testing.T) {
 		want          uint64
 	}{
 		{procTCP, false, "127.0.0.1:50000", "127.0.0.1:8080", 4242},
-		{procTCP, false, "127.0.0.1:50001", "127.0.0.1:8080", 0}, // timewait: no inode
-		{procTCP, false, "127.0.0.1:8080", "127.0.0.1:50000", 0}, // the other end is not this socket
+		{procTCP, false, "127.0.0.1:50001", "127.0.0.1:8080", 0},   // timewait: no inode
+		{procTCP, false, "127.0.0.1:8080", "127.0.0.1:50000", 0},   // the other end is not this socket
 		{procTCP6, true, "127.0.0.1:50002", "127.0.0.1:8080", 777}, // IPv4 on an IPv6 socket
 		{procTCP6, true, "[2001:db8::2]:7777", "[2001:db8::1]:54321", 888},
 	} {
