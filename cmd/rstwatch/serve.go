@@ -84,6 +84,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &exitError{2, err}
 	}
 	cfg.Aggregate, cfg.NoEvents = true, s.eventsFile == ""
+	rec := newServeReconcile(cfg, s.limits)
 
 	log := newLogger(stderr, f.debug, s.logFormat)
 	zs, err := f.zk.setup(ctx, log)
@@ -108,7 +109,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		statsOn.Store(true)
 	}
 
-	sv := &server{s: s, ln: ln, log: log, zk: zkOf(zs.zk), statsOn: &statsOn}
+	sv := &server{s: s, ln: ln, log: log, zk: zkOf(zs.zk), statsOn: &statsOn, rec: rec}
 	if s.eventsFile == "" {
 		t, err := tracer.Open(withLogger(cfg, log))
 		if err != nil {
@@ -122,6 +123,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		for _, d := range t.Degraded() {
 			log.Warn("reduced attribution on this kernel", "detail", d)
 		}
+		rec.start()
 		return sv.run(ctx, t, nil)
 	}
 
@@ -139,8 +141,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	go func() {
 		_, err := pipeline.Run(pctx, pipeline.Options{
 			Tracer: cfg, Sinks: []output.Sink{output.NewJSON(ev)},
-			Enricher: zs.enricher, Skip: zs.skip, ProcRoot: "/proc", Log: log,
-			Ready: func(t *tracer.Tracer) { ready <- t },
+			Enricher: rec.enricher(zs.enricher), Skip: zs.skip, ProcRoot: "/proc", Log: log,
+			Ready: func(t *tracer.Tracer) { rec.start(); ready <- t },
 		})
 		done <- err
 	}()
@@ -171,6 +173,7 @@ type server struct {
 	log     *slog.Logger
 	zk      metrics.ZK
 	statsOn *atomic.Bool
+	rec     *serveReconcile
 }
 
 // run serves /metrics over t until ctx ends (or the event pipeline stops),
@@ -181,14 +184,21 @@ func (sv *server) run(ctx context.Context, t *tracer.Tracer, pipelineDone <-chan
 		StatsEnabled: sv.statsOn.Load,
 	})
 	var health metrics.Health
+	reg := metrics.NewRegistry(coll)
+	sv.rec.register(reg)
 	srv := &http.Server{
-		Handler:           metrics.Handler(metrics.NewRegistry(coll), &health),
+		Handler:           metrics.Handler(reg, &health),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(sv.log.Handler(), slog.LevelWarn),
 	}
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go coll.Run(bg, syncInterval)
+	if pipelineDone == nil {
+		// No event pipeline reads the packet-level view's events: read
+		// them here, and be done before the caller closes t.
+		defer sv.rec.run(bg, t)()
+	}
 	if p, ok := sv.zk.(interface {
 		Run(context.Context, time.Duration)
 	}); ok {

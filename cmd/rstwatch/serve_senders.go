@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rstwatch/rstwatch/internal/event"
+	"github.com/rstwatch/rstwatch/internal/metrics"
+	"github.com/rstwatch/rstwatch/internal/netns"
+	"github.com/rstwatch/rstwatch/internal/pipeline"
+	"github.com/rstwatch/rstwatch/internal/reconcile"
+	"github.com/rstwatch/rstwatch/internal/senders"
+	"github.com/rstwatch/rstwatch/tracer"
+)
+
+// serveReconcile adds to serve what issue #14 asks: the kernel's own
+// per-namespace reset counters, always (cheap: read on scrape), and with
+// --all-senders the resets other senders put on the wire, counted by
+// sender.
+type serveReconcile struct {
+	kernel  *metrics.KernelCounters
+	senders *metrics.Senders  // nil without --all-senders
+	names   *senders.Enricher // nil without --all-senders
+}
+
+func newServeReconcile(cfg tracer.Config, limits metrics.Limits) *serveReconcile {
+	ix := netns.New()
+	// Until the kernel aggregates carry the namespace, the resets traced
+	// per namespace are not known here: no untraced gauge (see README).
+	r := &serveReconcile{kernel: metrics.NewKernelCounters(reconcile.NewKernel(ix), nil)}
+	if cfg.AllSenders {
+		r.senders = metrics.NewSenders(limits)
+		r.names = senders.New(ix, "/proc")
+	}
+	return r
+}
+
+// start takes the kernel's first reading; call it once attached.
+func (r *serveReconcile) start() { r.kernel.Start() }
+
+func (r *serveReconcile) register(reg *prometheus.Registry) {
+	reg.MustRegister(r.kernel)
+	if r.senders != nil {
+		reg.MustRegister(r.senders)
+	}
+}
+
+// enricher is for the --events-file pipeline: it names other senders and
+// counts them.
+func (r *serveReconcile) enricher(zk pipeline.Enricher) pipeline.Enricher {
+	if r.senders == nil {
+		return zk
+	}
+	return pipeline.Chain{zk, r.names, countSenders{r.senders}}
+}
+
+type countSenders struct{ s *metrics.Senders }
+
+func (c countSenders) Enrich(_ context.Context, e *event.Event) { c.s.Add(e) }
+
+// run reads the packet-level view's events when serve streams nothing
+// else (no --events-file); the returned function waits for it to stop.
+func (r *serveReconcile) run(ctx context.Context, t *tracer.Tracer) (wait func()) {
+	if r.senders == nil || !t.AllSenders() {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t.Run(ctx, tracer.Callbacks{Event: func(e *event.Event) {
+			r.names.Enrich(ctx, e)
+			r.senders.Add(e)
+		}})
+	}()
+	return wg.Wait
+}
