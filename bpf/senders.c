@@ -43,6 +43,9 @@ char __license[] SEC("license") = "GPL";
 
 /* Set by the loader before load. */
 const volatile __u32 filter_netns = 0; /* 0: any */
+/* Set where net_dev_start_xmit cannot be hooked: packet sockets' frames are
+ * then taken at the queue, and those that bypass it are not seen. */
+const volatile bool packets_at_queue = false;
 const volatile __u64 wakeup_bytes = 0; /* 0: wake the reader per record */
 
 struct {
@@ -276,6 +279,40 @@ static __always_inline int report(void *ctx, const struct sk_buff *skb, const st
 	return 0;
 }
 
+/* A packet socket's frame: the link-layer header first. */
+static __always_inline int parse_frame(const struct sk_buff *skb, const struct net_device *dev, struct segment *s)
+{
+	const unsigned char *data = skb->data;
+	const unsigned char *l3 = data;
+	__u16 hh = dev->hard_header_len;
+	if (hh == ETH_HLEN) {
+		__be16 ethertype = 0;
+		if (bpf_probe_read_kernel(&ethertype, sizeof(ethertype), data + 12))
+			return PARSE_FAILED;
+		if (ethertype != bpf_htons(ETH_P_IP) && ethertype != bpf_htons(ETH_P_IPV6))
+			return PARSE_NOT_TCP;
+		l3 = data + ETH_HLEN;
+	} else if (hh != 0) {
+		/* A link layer rstwatch does not parse. */
+		return PARSE_NOT_TCP;
+	}
+	return parse_ip(l3, s);
+}
+
+/* A packet socket's frame, from either hook. */
+static __always_inline int handle_frame(void *ctx, const struct sk_buff *skb, const struct net_device *dev,
+					const struct sock *sk, __u8 hook)
+{
+	struct segment s = {};
+	int err = parse_frame(skb, dev, &s);
+	if (err) {
+		if (err == PARSE_FAILED)
+			stat_inc(SENDER_STAT_UNPARSED);
+		return 0;
+	}
+	return report(ctx, skb, dev, sk, SENDER_SOCK_PACKET, hook, &s);
+}
+
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(rstwatch_senders_queue, struct sk_buff *skb)
 {
@@ -284,8 +321,13 @@ int BPF_PROG(rstwatch_senders_queue, struct sk_buff *skb)
 		return 0;
 	const struct sock *sk = skb->sk;
 	__u8 kind = sock_kind(sk);
-	if (kind == KIND_TCP_STACK || kind == KIND_IGNORE || kind == SENDER_SOCK_PACKET)
+	if (kind == KIND_TCP_STACK || kind == KIND_IGNORE)
 		return 0;
+	if (kind == SENDER_SOCK_PACKET) {
+		if (!packets_at_queue)
+			return 0;
+		return handle_frame(ctx, skb, skb->dev, sk, SENDER_HOOK_QUEUE);
+	}
 	__be16 proto = skb->protocol;
 	if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))
 		return 0;
@@ -313,28 +355,5 @@ int BPF_PROG(rstwatch_senders_xmit, const struct sk_buff *skb, const struct net_
 	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_PACKET && family != AF_XDP)
 		return 0;
-
-	const unsigned char *data = skb->data;
-	const unsigned char *l3 = data;
-	__u16 hh = dev->hard_header_len;
-	if (hh == ETH_HLEN) {
-		__be16 ethertype = 0;
-		if (bpf_probe_read_kernel(&ethertype, sizeof(ethertype), data + 12))
-			return 0;
-		if (ethertype != bpf_htons(ETH_P_IP) && ethertype != bpf_htons(ETH_P_IPV6))
-			return 0;
-		l3 = data + ETH_HLEN;
-	} else if (hh != 0) {
-		/* A link layer rstwatch does not parse. */
-		return 0;
-	}
-
-	struct segment s = {};
-	int err = parse_ip(l3, &s);
-	if (err) {
-		if (err == PARSE_FAILED)
-			stat_inc(SENDER_STAT_UNPARSED);
-		return 0;
-	}
-	return report(ctx, skb, dev, sk, SENDER_SOCK_PACKET, SENDER_HOOK_XMIT, &s);
+	return handle_frame(ctx, skb, dev, sk, SENDER_HOOK_XMIT);
 }

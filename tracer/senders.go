@@ -38,12 +38,30 @@ var sendersAttach = []struct{ prog, tracepoint string }{
 	{sendersProgRstwatchSendersXmit, "net:net_dev_start_xmit"},
 }
 
-// openSenders loads and attaches the packet-level view. Its error is one
-// sentence for Degraded.
-func openSenders(cfg Config, kspec *btf.Spec, log *slog.Logger) (*senders, error) {
-	spec, err := loadSenders()
+// openSenders loads and attaches the packet-level view. Where only
+// net_dev_start_xmit cannot be hooked it runs without it, and partial says
+// what is then not seen; its error is one sentence for Degraded.
+func openSenders(cfg Config, kspec *btf.Spec, log *slog.Logger) (s *senders, partial string, err error) {
+	s, err = openSendersWith(cfg, kspec, log, true)
+	if err == nil {
+		return s, "", nil
+	}
+	s, err2 := openSendersWith(cfg, kspec, log, false)
+	if err2 != nil {
+		return nil, "", err
+	}
+	return s, fmt.Sprintf("the packet-level view runs without net:net_dev_start_xmit (%v): resets written on packet sockets that bypass the queue (PACKET_QDISC_BYPASS, AF_XDP) are not seen", err), nil
+}
+
+func openSendersWith(cfg Config, kspec *btf.Spec, log *slog.Logger, withXmit bool) (*senders, error) {
+	spec, err := loadSendersSpec()
 	if err != nil {
 		return nil, fmt.Errorf("reading its BPF object: %w", err)
+	}
+	attach := sendersAttach
+	if !withXmit {
+		delete(spec.Programs, sendersProgRstwatchSendersXmit)
+		attach = sendersAttach[:1]
 	}
 	size := cfg.SendersRingSize
 	if size == 0 {
@@ -58,8 +76,9 @@ func openSenders(cfg Config, kspec *btf.Spec, log *slog.Logger) (*senders, error
 		wakeup = uint64(size / 4)
 	}
 	for name, v := range map[string]any{
-		sendersVarFilterNetns: cfg.NetNS,
-		sendersVarWakeupBytes: wakeup,
+		sendersVarFilterNetns:    cfg.NetNS,
+		sendersVarWakeupBytes:    wakeup,
+		sendersVarPacketsAtQueue: !withXmit,
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
@@ -80,7 +99,7 @@ func openSenders(cfg Config, kspec *btf.Spec, log *slog.Logger) (*senders, error
 		s.close()
 		return nil, err
 	}
-	for _, a := range sendersAttach {
+	for _, a := range attach {
 		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[a.prog], AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
 			s.close()
@@ -153,6 +172,10 @@ func (t *Tracer) SendersStats() (st SendersStats, ok bool, err error) {
 
 // AllSenders says whether the packet-level view is running.
 func (t *Tracer) AllSenders() bool { return t.senders != nil }
+
+// loadSendersSpec is loadSenders; a test makes it name a tracepoint this
+// kernel lacks.
+var loadSendersSpec = loadSenders
 
 // procKallsyms and procModules are where the kernel lists its symbols and
 // modules; tests replace them.

@@ -74,6 +74,7 @@ const (
 	sendersProgRstwatchSendersQueue = "rstwatch_senders_queue"
 	sendersProgRstwatchSendersXmit  = "rstwatch_senders_xmit"
 	sendersVarFilterNetns           = "filter_netns"
+	sendersVarPacketsAtQueue        = "packets_at_queue"
 	sendersVarUnusedSenderEvent     = "unused_sender_event"
 	sendersVarUnusedSenderHook      = "unused_sender_hook"
 	sendersVarUnusedSenderSock      = "unused_sender_sock"
@@ -140,6 +141,7 @@ type sendersMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sendersVariableSpecs struct {
 	FilterNetns       *ebpf.VariableSpec `ebpf:"filter_netns"`
+	PacketsAtQueue    *ebpf.VariableSpec `ebpf:"packets_at_queue"`
 	UnusedSenderEvent *ebpf.VariableSpec `ebpf:"unused_sender_event"`
 	UnusedSenderHook  *ebpf.VariableSpec `ebpf:"unused_sender_hook"`
 	UnusedSenderSock  *ebpf.VariableSpec `ebpf:"unused_sender_sock"`
@@ -183,6 +185,7 @@ func (m *sendersMaps) Close() error {
 // It can be passed to loadSendersObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sendersVariables struct {
 	FilterNetns       *ebpf.Variable `ebpf:"filter_netns"`
+	PacketsAtQueue    *ebpf.Variable `ebpf:"packets_at_queue"`
 	UnusedSenderEvent *ebpf.Variable `ebpf:"unused_sender_event"`
 	UnusedSenderHook  *ebpf.Variable `ebpf:"unused_sender_hook"`
 	UnusedSenderSock  *ebpf.Variable `ebpf:"unused_sender_sock"`

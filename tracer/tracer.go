@@ -236,9 +236,14 @@ func Open(cfg Config) (*Tracer, error) {
 	}
 	t.clock = newClockOffset()
 	if cfg.AllSenders {
-		if t.senders, err = openSenders(cfg, kspec, cfg.Logger); err != nil {
+		s, partial, err := openSenders(cfg, kspec, cfg.Logger)
+		switch {
+		case err != nil:
 			t.degraded = append(t.degraded, fmt.Sprintf("the packet-level view (--all-senders) cannot run here: %v: %s", err, sendersLost))
+		case partial != "":
+			t.degraded = append(t.degraded, partial)
 		}
+		t.senders = s
 	}
 	return t, nil
 }
