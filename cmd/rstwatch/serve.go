@@ -84,7 +84,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &exitError{2, err}
 	}
 	cfg.Aggregate, cfg.NoEvents = true, s.eventsFile == ""
-	rec := newServeReconcile(cfg, s.limits)
+	rec := newServeReconcile(ctx, &cfg, s.limits)
 
 	log := newLogger(stderr, f.debug, s.logFormat)
 	zs, err := f.zk.setup(ctx, log)

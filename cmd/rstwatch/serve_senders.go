@@ -25,14 +25,23 @@ type serveReconcile struct {
 	names   *senders.Enricher // nil without --all-senders
 }
 
-func newServeReconcile(cfg tracer.Config, limits metrics.Limits) *serveReconcile {
+func newServeReconcile(ctx context.Context, cfg *tracer.Config, limits metrics.Limits) *serveReconcile {
 	ix := netns.New()
 	// Until the kernel aggregates carry the namespace, the resets traced
 	// per namespace are not known here: no untraced gauge (see README).
 	r := &serveReconcile{kernel: metrics.NewKernelCounters(reconcile.NewKernel(ix), nil)}
-	if cfg.AllSenders {
+	if cfg.AllSenders || !cfg.NoEvents {
 		r.senders = metrics.NewSenders(limits)
+	}
+	if cfg.AllSenders {
 		r.names = senders.New(ix, "/proc")
+	}
+	if !cfg.NoEvents {
+		// Streaming events (--events-file): received resets that no
+		// local TCP send explains are marked, as in trace.
+		local := reconcile.NewLocalAddrs(ix)
+		go local.Run(ctx)
+		cfg.LocalAddr = local.Has
 	}
 	return r
 }
@@ -48,12 +57,13 @@ func (r *serveReconcile) register(reg *prometheus.Registry) {
 }
 
 // enricher is for the --events-file pipeline: it names other senders and
-// counts them.
+// counts them, and the received resets not sent by the TCP stack.
 func (r *serveReconcile) enricher(zk pipeline.Enricher) pipeline.Enricher {
-	if r.senders == nil {
-		return zk
+	c := pipeline.Chain{zk}
+	if r.names != nil {
+		c = append(c, r.names)
 	}
-	return pipeline.Chain{zk, r.names, countSenders{r.senders}}
+	return append(c, countSenders{r.senders})
 }
 
 type countSenders struct{ s *metrics.Senders }
@@ -63,7 +73,7 @@ func (c countSenders) Enrich(_ context.Context, e *event.Event) { c.s.Add(e) }
 // run reads the packet-level view's events when serve streams nothing
 // else (no --events-file); the returned function waits for it to stop.
 func (r *serveReconcile) run(ctx context.Context, t *tracer.Tracer) (wait func()) {
-	if r.senders == nil || !t.AllSenders() {
+	if r.names == nil || !t.AllSenders() {
 		return func() {}
 	}
 	var wg sync.WaitGroup
