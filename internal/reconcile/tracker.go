@@ -131,7 +131,8 @@ type Report struct {
 }
 
 // Report reads the counters again and sets them against the traced counts.
-// Namespaces where nothing was counted or traced are left out.
+// Namespaces where nothing was counted or traced are left out, and under a
+// filter (--port, --pid, --count) those where nothing was traced.
 func (t *Tracker) Report() *Report {
 	end := t.snapshot()
 	t.mu.Lock()
@@ -157,6 +158,11 @@ func (t *Tracker) Report() *Report {
 			row.Kernel, row.SinceCreation = &d, !had
 		}
 		if row.Traced == 0 && len(row.Others) == 0 && (row.Kernel == nil || *row.Kernel == (Counters{})) {
+			continue
+		}
+		// Under a filter the kernel's count of a namespace where nothing
+		// matched says nothing about what was filtered: leave it out.
+		if t.filters != "" && row.Traced == 0 && len(row.Others) == 0 {
 			continue
 		}
 		r.Rows = append(r.Rows, row)
