@@ -60,6 +60,27 @@ struct {
 	__type(value, __u64);
 } sender_stats SEC(".maps");
 
+/*
+ * IPv6 resets that answer a segment leave without a socket (IPv4's carry
+ * the TCP control socket): tcp:tcp_send_reset, which fires just before on
+ * the same CPU in the same softirq, leaves the reset's addresses here, and
+ * net_dev_queue takes the packet that matches as the TCP stack's.
+ */
+struct stack_reset {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u32 set;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stack_reset);
+} stack_resets SEC(".maps");
+
 /* Force bpf2go to emit these types. */
 const struct sender_event *unused_sender_event __attribute__((unused));
 const enum sender_sock *unused_sender_sock __attribute__((unused));
@@ -313,6 +334,48 @@ static __always_inline int handle_frame(void *ctx, const struct sk_buff *skb, co
 	return report(ctx, skb, dev, sk, SENDER_SOCK_PACKET, hook, &s);
 }
 
+/* Whether the TCP stack announced this IPv6 reset (and forget it). */
+static __always_inline bool announced(const struct segment *s)
+{
+	__u32 zero = 0;
+	struct stack_reset *m = bpf_map_lookup_elem(&stack_resets, &zero);
+	if (!m || !m->set)
+		return false;
+	if (m->sport != bpf_ntohs(s->tcp.source) || m->dport != bpf_ntohs(s->tcp.dest))
+		return false;
+	for (int i = 0; i < 16; i++) {
+		if (m->saddr[i] != s->saddr[i] || m->daddr[i] != s->daddr[i])
+			return false;
+	}
+	m->set = 0;
+	return true;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(rstwatch_senders_tcp_reset, const struct sock *sk, const struct sk_buff *skb)
+{
+	/* An active reset goes out with its connection's socket. */
+	if (!skb || skb->protocol != bpf_htons(ETH_P_IPV6))
+		return 0;
+	struct wire_ipv6 ip;
+	__be16 ports[2];
+	const unsigned char *head = skb->head;
+	if (bpf_probe_read_kernel(&ip, sizeof(ip), head + skb->network_header) ||
+	    bpf_probe_read_kernel(ports, sizeof(ports), head + skb->transport_header))
+		return 0;
+	__u32 zero = 0;
+	struct stack_reset *m = bpf_map_lookup_elem(&stack_resets, &zero);
+	if (!m)
+		return 0;
+	/* The reset goes back where the segment came from. */
+	__builtin_memcpy(m->saddr, ip.daddr, 16);
+	__builtin_memcpy(m->daddr, ip.saddr, 16);
+	m->sport = bpf_ntohs(ports[1]);
+	m->dport = bpf_ntohs(ports[0]);
+	m->set = 1;
+	return 0;
+}
+
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(rstwatch_senders_queue, struct sk_buff *skb)
 {
@@ -339,6 +402,8 @@ int BPF_PROG(rstwatch_senders_queue, struct sk_buff *skb)
 			stat_inc(SENDER_STAT_UNPARSED);
 		return 0;
 	}
+	if (kind == SENDER_SOCK_NONE && s.family == AF_INET6 && announced(&s))
+		return 0;
 	return report(ctx, skb, skb->dev, sk, kind, SENDER_HOOK_QUEUE, &s);
 }
 

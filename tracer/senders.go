@@ -31,11 +31,12 @@ type senders struct {
 	syms  *symbolizer
 }
 
-// sendersAttach lists the packet-level view's hooks, for doctor and the
-// version report.
+// sendersAttach lists the packet-level view's hooks. Only the first is
+// needed: without the others it runs with the loss openSenders names.
 var sendersAttach = []struct{ prog, tracepoint string }{
 	{sendersProgRstwatchSendersQueue, "net:net_dev_queue"},
 	{sendersProgRstwatchSendersXmit, "net:net_dev_start_xmit"},
+	{sendersProgRstwatchSendersTcpReset, "tcp:tcp_send_reset"},
 }
 
 // openSenders loads and attaches the packet-level view. Where only
@@ -50,7 +51,7 @@ func openSenders(cfg Config, kspec *btf.Spec, log *slog.Logger) (s *senders, par
 	if err2 != nil {
 		return nil, "", err
 	}
-	return s, fmt.Sprintf("the packet-level view runs without net:net_dev_start_xmit (%v): resets written on packet sockets that bypass the queue (PACKET_QDISC_BYPASS, AF_XDP) are not seen", err), nil
+	return s, fmt.Sprintf("the packet-level view runs on net:net_dev_queue alone (%v): resets written on packet sockets that bypass the queue (PACKET_QDISC_BYPASS, AF_XDP) are not seen, and the TCP stack's IPv6 resets without a socket are told by their kernel stack, at more cost", err), nil
 }
 
 func openSendersWith(cfg Config, kspec *btf.Spec, log *slog.Logger, withXmit bool) (*senders, error) {
@@ -60,7 +61,9 @@ func openSendersWith(cfg Config, kspec *btf.Spec, log *slog.Logger, withXmit boo
 	}
 	attach := sendersAttach
 	if !withXmit {
-		delete(spec.Programs, sendersProgRstwatchSendersXmit)
+		for _, a := range sendersAttach[1:] {
+			delete(spec.Programs, a.prog)
+		}
 		attach = sendersAttach[:1]
 	}
 	size := cfg.SendersRingSize

@@ -65,21 +65,32 @@ const (
 	sendersSenderStatSENDER_STAT_MAX      sendersSenderStat = 3
 )
 
+type sendersStackReset struct {
+	_     structs.HostLayout
+	Saddr [16]uint8
+	Daddr [16]uint8
+	Sport uint16
+	Dport uint16
+	Set   uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sendersMapSenderEvents          = "sender_events"
-	sendersMapSenderStats           = "sender_stats"
-	sendersProgRstwatchSendersQueue = "rstwatch_senders_queue"
-	sendersProgRstwatchSendersXmit  = "rstwatch_senders_xmit"
-	sendersVarFilterNetns           = "filter_netns"
-	sendersVarPacketsAtQueue        = "packets_at_queue"
-	sendersVarUnusedSenderEvent     = "unused_sender_event"
-	sendersVarUnusedSenderHook      = "unused_sender_hook"
-	sendersVarUnusedSenderSock      = "unused_sender_sock"
-	sendersVarUnusedSenderStat      = "unused_sender_stat"
-	sendersVarWakeupBytes           = "wakeup_bytes"
+	sendersMapSenderEvents             = "sender_events"
+	sendersMapSenderStats              = "sender_stats"
+	sendersMapStackResets              = "stack_resets"
+	sendersProgRstwatchSendersQueue    = "rstwatch_senders_queue"
+	sendersProgRstwatchSendersTcpReset = "rstwatch_senders_tcp_reset"
+	sendersProgRstwatchSendersXmit     = "rstwatch_senders_xmit"
+	sendersVarFilterNetns              = "filter_netns"
+	sendersVarPacketsAtQueue           = "packets_at_queue"
+	sendersVarUnusedSenderEvent        = "unused_sender_event"
+	sendersVarUnusedSenderHook         = "unused_sender_hook"
+	sendersVarUnusedSenderSock         = "unused_sender_sock"
+	sendersVarUnusedSenderStat         = "unused_sender_stat"
+	sendersVarWakeupBytes              = "wakeup_bytes"
 )
 
 // loadSenders returns the embedded CollectionSpec for senders.
@@ -124,8 +135,9 @@ type sendersSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sendersProgramSpecs struct {
-	RstwatchSendersQueue *ebpf.ProgramSpec `ebpf:"rstwatch_senders_queue"`
-	RstwatchSendersXmit  *ebpf.ProgramSpec `ebpf:"rstwatch_senders_xmit"`
+	RstwatchSendersQueue    *ebpf.ProgramSpec `ebpf:"rstwatch_senders_queue"`
+	RstwatchSendersTcpReset *ebpf.ProgramSpec `ebpf:"rstwatch_senders_tcp_reset"`
+	RstwatchSendersXmit     *ebpf.ProgramSpec `ebpf:"rstwatch_senders_xmit"`
 }
 
 // sendersMapSpecs contains maps before they are loaded into the kernel.
@@ -134,6 +146,7 @@ type sendersProgramSpecs struct {
 type sendersMapSpecs struct {
 	SenderEvents *ebpf.MapSpec `ebpf:"sender_events"`
 	SenderStats  *ebpf.MapSpec `ebpf:"sender_stats"`
+	StackResets  *ebpf.MapSpec `ebpf:"stack_resets"`
 }
 
 // sendersVariableSpecs contains global variables before they are loaded into the kernel.
@@ -171,12 +184,14 @@ func (o *sendersObjects) Close() error {
 type sendersMaps struct {
 	SenderEvents *ebpf.Map `ebpf:"sender_events"`
 	SenderStats  *ebpf.Map `ebpf:"sender_stats"`
+	StackResets  *ebpf.Map `ebpf:"stack_resets"`
 }
 
 func (m *sendersMaps) Close() error {
 	return _SendersClose(
 		m.SenderEvents,
 		m.SenderStats,
+		m.StackResets,
 	)
 }
 
@@ -197,13 +212,15 @@ type sendersVariables struct {
 //
 // It can be passed to loadSendersObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sendersPrograms struct {
-	RstwatchSendersQueue *ebpf.Program `ebpf:"rstwatch_senders_queue"`
-	RstwatchSendersXmit  *ebpf.Program `ebpf:"rstwatch_senders_xmit"`
+	RstwatchSendersQueue    *ebpf.Program `ebpf:"rstwatch_senders_queue"`
+	RstwatchSendersTcpReset *ebpf.Program `ebpf:"rstwatch_senders_tcp_reset"`
+	RstwatchSendersXmit     *ebpf.Program `ebpf:"rstwatch_senders_xmit"`
 }
 
 func (p *sendersPrograms) Close() error {
 	return _SendersClose(
 		p.RstwatchSendersQueue,
+		p.RstwatchSendersTcpReset,
 		p.RstwatchSendersXmit,
 	)
 }

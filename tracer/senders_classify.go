@@ -130,6 +130,34 @@ var hookCallers = map[string]string{
 	"__dev_queue_xmit":         "netdev egress",
 }
 
+// isTCPStackFunc: the TCP stack's own senders of resets. On kernels
+// without the tcp_send_reset mark (see senders.c) an IPv6 reset answering
+// a segment reaches the queue without a socket, and only its stack tells.
+func isTCPStackFunc(fn string) bool {
+	switch fn {
+	case "tcp_v6_send_response", "tcp_v6_send_reset", "tcp_v4_send_reset", "tcp_send_active_reset",
+		"ip_send_unicast_reply", "tcp_v4_send_ack", "tcp_v6_send_ack":
+		return true
+	}
+	return false
+}
+
+// fromTCPStack says whether the stack shows the TCP stack sending, before
+// any firewall's reject (a reject's stack may hold TCP further out, in the
+// segment it answers).
+func fromTCPStack(frames []string) bool {
+	for _, f := range frames {
+		f = baseName(f)
+		if isRejectFunc(f) {
+			return false
+		}
+		if isTCPStackFunc(f) {
+			return true
+		}
+	}
+	return false
+}
+
 // classifyNoSocket tells what made a reset that has no socket from the
 // kernel stack that queued it, innermost frame first: a firewall rule
 // (which engine, at which hook) or something else.

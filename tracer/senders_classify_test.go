@@ -47,3 +47,17 @@ func TestClassifyNoSocket(t *testing.T) {
 		}
 	}
 }
+
+// An IPv6 reset answering a segment leaves without a socket; where the
+// kernel's mark is missing, its stack shows the TCP stack sent it. A
+// firewall's reject answering a TCP segment is still the firewall's.
+func TestFromTCPStack(t *testing.T) {
+	if !fromTCPStack(strings.Fields(`__dev_queue_xmit ip6_finish_output ip6_output ip6_xmit tcp_v6_send_response
+		tcp_v6_send_reset tcp_v6_rcv ip6_protocol_deliver_rcu`)) {
+		t.Error("tcp_v6_send_response not taken as the TCP stack")
+	}
+	if fromTCPStack(strings.Fields(`__dev_queue_xmit ip6_output nf_send_reset6 nft_reject_inet_eval nft_do_chain
+		nf_hook_slow ip6_input tcp_v6_send_reset`)) {
+		t.Error("a firewall's reject taken as the TCP stack")
+	}
+}

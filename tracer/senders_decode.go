@@ -24,6 +24,8 @@ func newSenderDecoder(clock clockOffset, syms *symbolizer, debug func(string, ..
 	return &senderDecoder{names: newDecoder(nil, clock), syms: syms, debug: debug}
 }
 
+// decode returns nil (and no error) for a reset the kernel stack shows the
+// TCP stack made.
 func (d *senderDecoder) decode(raw []byte) (*event.Event, error) {
 	if len(raw) < int(unsafe.Sizeof(sendersSenderEvent{})) {
 		return nil, errShortSenderRecord
@@ -43,6 +45,9 @@ func (d *senderDecoder) decode(raw []byte) (*event.Event, error) {
 	default:
 		n := min(int(r.StackBytes)/8, len(r.Stack))
 		d.frames = d.syms.names(d.frames, r.Stack[:n])
+		if fromTCPStack(d.frames) {
+			return nil, nil // the TCP stack's after all: not a sender of interest
+		}
 		s.Class, s.Detail, s.Hook = classifyNoSocket(d.frames)
 		if s.Class == event.SenderUnknown && d.debug != nil {
 			d.debug("a reset without a socket made by neither the TCP stack nor netfilter", "stack", d.frames)

@@ -128,7 +128,7 @@ func (r *sendersReader) drain() {
 			r.log("skipping a malformed packet-level record", "error", err, "len", len(r.rec.RawSample))
 			continue
 		}
-		if r.keep != nil && !r.keep(e) {
+		if e == nil || (r.keep != nil && !r.keep(e)) {
 			continue
 		}
 		if len(r.recent) >= recentSendMax {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -145,3 +146,62 @@ func TestAllSendersPacketSocket(t *testing.T) {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// The TCP stack's own resets are left in the kernel, unrecorded: refused
+// connects (IPv4 with the control socket, IPv6 without a socket, told by
+// tcp_send_reset's mark) and aborts, on both families.
+func TestAllSendersLeavesTheTCPStack(t *testing.T) {
+	testenv.RequireBPF(t)
+	name := fmt.Sprintf("rstwst%d", os.Getpid()%100000)
+	run(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	run(t, "ip", "-n", name, "link", "set", "lo", "up")
+	ino := nsInode(t, name)
+	c := startCollector(t, Config{AllSenders: true, NetNS: ino})
+	err := netns.In("/run/netns/"+name, func() error {
+		for _, addr := range []string{"127.0.0.1", "[::1]"} {
+			if conn, err := net.Dial("tcp", addr+":9"); err == nil {
+				conn.Close()
+				return fmt.Errorf("connect to %s:9 succeeded", addr)
+			}
+			ln, err := net.Listen("tcp", addr+":0")
+			if err != nil {
+				return err
+			}
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				return err
+			}
+			peer, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			conn.(*net.TCPConn).SetLinger(0)
+			conn.Close()
+			peer.Close()
+			ln.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	st, _, err := c.tr.SendersStats()
+	if err != nil || st.Emitted != 0 {
+		t.Errorf("the packet-level view recorded %d packets (%v), want none: the kernel should leave them", st.Emitted, err)
+	}
+	c.stop(t)
+	sends := 0
+	for _, e := range c.events {
+		if e.Sender != nil {
+			t.Errorf("the TCP stack's reset reported with a sender: %+v %+v", e, e.Sender)
+		}
+		if e.Direction == event.Send {
+			sends++
+		}
+	}
+	if sends != 4 {
+		t.Errorf("%d sends traced, want 4 (two refused, two aborted)", sends)
+	}
+}

@@ -106,6 +106,7 @@ struct sk_buff {
 	struct sock *sk;
 	int skb_iif;
 	__be16 protocol;
+	__u16 transport_header;
 	__u16 network_header;
 	unsigned char *head;
 	unsigned char *data;
