@@ -30,10 +30,21 @@ const (
 	pairSendMax    = 65536
 )
 
+// pairKey is a reset's source and destination, compact to hash: the
+// pairing looks one up for every local send and receive.
+type pairKey struct {
+	src, dst     [16]byte
+	sport, dport uint16
+}
+
+func keyOf(src, dst netip.AddrPort) pairKey {
+	return pairKey{src.Addr().As16(), dst.Addr().As16(), src.Port(), dst.Port()}
+}
+
 type heldReceive struct {
 	ev        event.Event
 	owner     event.Owner
-	key       flowKey
+	key       pairKey
 	pass      uint64
 	at        time.Time
 	explained bool
@@ -57,7 +68,7 @@ type pairer struct {
 	healthy func() bool
 	sick    bool
 
-	sends   map[flowKey]*pendingSend
+	sends   map[pairKey]pendingSend
 	expired time.Time // when sends were last expired
 	held    []heldReceive
 	pass    uint64
@@ -69,7 +80,7 @@ func newPairer(t *Tracer, cb Callbacks) *pairer {
 		cb:           cb,
 		local:        t.cfg.LocalAddr,
 		onlyLoopback: t.cfg.NetNS != 0,
-		sends:        map[flowKey]*pendingSend{},
+		sends:        map[pairKey]pendingSend{},
 		now:          time.Now,
 	}
 	switch {
@@ -118,22 +129,25 @@ func (p *pairer) event(e *event.Event) {
 	switch e.Direction {
 	case event.Send:
 		if p.isLocal(e.Remote.Addr()) {
-			p.sent(flowKey{e.Local, e.Remote})
+			p.sent(keyOf(e.Local, e.Remote))
 		}
 	case event.Receive:
 		if !p.isLocal(e.Remote.Addr()) {
 			break
 		}
-		k := flowKey{e.Remote, e.Local}
-		if s := p.sends[k]; s != nil {
+		k := keyOf(e.Remote, e.Local)
+		if s, ok := p.sends[k]; ok {
 			if s.count--; s.count == 0 {
 				delete(p.sends, k)
+			} else {
+				p.sends[k] = s
 			}
 			break
 		}
 		if len(p.held) >= pairHoldMax {
 			p.emit(&p.held[0], false)
-			p.held = p.held[1:]
+			rest := copy(p.held, p.held[1:])
+			p.held = p.held[:rest]
 		}
 		p.held = append(p.held, heldReceive{ev: *e, key: k, pass: p.pass, at: p.now()})
 		if e.Owner != nil {
@@ -146,7 +160,7 @@ func (p *pairer) event(e *event.Event) {
 
 // sent explains a held receive with a TCP send, or records the send for
 // the receive that is still to come.
-func (p *pairer) sent(k flowKey) {
+func (p *pairer) sent(k pairKey) {
 	for i := range p.held {
 		if h := &p.held[i]; !h.explained && h.key == k {
 			h.explained = true
@@ -154,22 +168,19 @@ func (p *pairer) sent(k flowKey) {
 			return
 		}
 	}
-	s := p.sends[k]
-	if s == nil {
-		if len(p.sends) >= pairSendMax {
-			p.expireSends(true)
-		}
+	s, ok := p.sends[k]
+	if !ok && len(p.sends) >= pairSendMax {
+		p.expireSends(true)
 		if len(p.sends) >= pairSendMax {
 			// A send that cannot be remembered could leave its receive
 			// unexplained: mark no more.
 			p.sick = true
 			return
 		}
-		s = &pendingSend{}
-		p.sends[k] = s
 	}
 	s.count++
 	s.last = p.now()
+	p.sends[k] = s
 }
 
 // expireSends forgets sends that no receive followed (a remote peer, or a
@@ -202,10 +213,10 @@ func (p *pairer) release(final bool) {
 		n++
 	}
 	if n > 0 {
-		p.held = p.held[n:]
-		if len(p.held) == 0 {
-			p.held = nil
-		}
+		// Keep the array: a linger storm holds one receive at a time.
+		rest := copy(p.held, p.held[n:])
+		clear(p.held[rest:])
+		p.held = p.held[:rest]
 	}
 }
 

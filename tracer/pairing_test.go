@@ -23,7 +23,7 @@ func newPairRig(t *testing.T, local ...string) *pairRig {
 	}
 	r.p = &pairer{
 		local:   func(a netip.Addr) bool { return set[a] },
-		sends:   map[flowKey]*pendingSend{},
+		sends:   map[pairKey]pendingSend{},
 		now:     func() time.Time { return r.now },
 		healthy: func() bool { return true },
 	}
@@ -163,5 +163,41 @@ func TestPairSendsExpire(t *testing.T) {
 	r.p.flush()
 	if r.marked() != 1 {
 		t.Fatalf("an expired send explained a later receive: %+v", r.out)
+	}
+}
+
+// The pairing's cost per event on a loopback storm, where every event is
+// local: a refused connect (send, then receive) and a linger-0 close
+// (receive, then send), each on a new port.
+func BenchmarkPairing(b *testing.B) {
+	for _, order := range []string{"send-first", "receive-first"} {
+		b.Run(order, func(b *testing.B) {
+			p := &pairer{
+				local:   func(netip.Addr) bool { return false },
+				sends:   map[pairKey]pendingSend{},
+				now:     time.Now,
+				healthy: func() bool { return true },
+				cb:      Callbacks{Event: func(*event.Event) {}, PassDone: func() {}},
+			}
+			cb := p.wrap()
+			srv := netip.MustParseAddrPort("127.0.0.1:7777")
+			send := event.Event{Direction: event.Send, Local: srv}
+			recv := event.Event{Direction: event.Receive, Remote: srv}
+			b.ReportAllocs()
+			for i := range b.N {
+				cli := netip.AddrPortFrom(srv.Addr(), uint16(i))
+				send.Remote, recv.Local = cli, cli
+				if order == "send-first" {
+					cb.Event(&send)
+					cb.Event(&recv)
+				} else {
+					cb.Event(&recv)
+					cb.Event(&send)
+				}
+				if i%256 == 0 {
+					cb.PassDone()
+				}
+			}
+		})
 	}
 }
