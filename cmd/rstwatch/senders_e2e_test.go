@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -458,5 +460,55 @@ func TestReconcileWithKernelCounters(t *testing.T) {
 	}
 	if sum.Kernel.Unexplained != 1 {
 		t.Errorf("received_not_from_tcp_stack %d, want 1 (the firewall's)", sum.Kernel.Unexplained)
+	}
+}
+
+// serve --all-senders counts the firewall's reset by its sender, and
+// exports the server namespace's own counters beside it.
+func TestServeAllSenders(t *testing.T) {
+	testenv.RequireBPF(t)
+	h := twoNamespaces(t)
+	port := testPorts(1)[0]
+	rejectPort(t, h, port)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := start(t, "serve", "--all-senders", "--metrics-addr", addr, "--zk-discover=false")
+	c := startPeer(t, "rstw-client", h.client)
+	if f := c.try("connect %s %d", serverAddr, port); f[0] != "refused" {
+		t.Fatalf("connect through the reject rule: %v", f)
+	}
+	want := []string{
+		`rstwatch_resets_other_senders_total{detail="nftables",hook="input",sender="netfilter",sender_comm=""} 1`,
+		fmt.Sprintf(`rstwatch_kernel_tcp_out_rsts_total{netns="%d"} 0`, h.serverNS),
+	}
+	var body string
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			ok := true
+			for _, w := range want {
+				ok = ok && strings.Contains(body, w)
+			}
+			if ok {
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("metrics lack %s", w)
+		}
+	}
+	if code := s.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, s.stderr)
 	}
 }
