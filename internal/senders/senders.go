@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/internal/netns"
@@ -31,8 +32,31 @@ type Enricher struct {
 	ix       *netns.Index
 	procRoot string
 
-	mu    sync.Mutex
-	procs *procfs.Sockets // built on first use: a full /proc scan
+	mu      sync.Mutex
+	procs   *procfs.Sockets // built on first use: a full /proc scan
+	lookups rate            // of /proc/net/tcp scans, which grow with the sockets
+}
+
+// maxLookups bounds the scans of a namespace's socket table per second:
+// in a storm of rejects (a port scan against a firewall) the rest go
+// without the owner of a matching socket.
+const maxLookups = 20
+
+// rate allows n events per second.
+type rate struct {
+	second time.Time
+	n      int
+}
+
+func (r *rate) allow(now time.Time, max int) bool {
+	if s := now.Truncate(time.Second); !s.Equal(r.second) {
+		r.second, r.n = s, 0
+	}
+	if r.n >= max {
+		return false
+	}
+	r.n++
+	return true
 }
 
 // New looks processes up under procRoot ("/proc") and sockets through ix.
@@ -52,13 +76,19 @@ func (s *Enricher) Enrich(_ context.Context, e *event.Event) {
 			e.Sender.PID, e.Sender.Comm = pid, s.comm(pid)
 		}
 	}
-	if e.Owner == nil && e.NetNS != 0 {
+	if e.Owner == nil && e.NetNS != 0 && s.mayLookUp() {
 		if ino, ok := s.socketOf(e.NetNS, e.Local, e.Remote); ok {
 			if o, ok := s.lookup(ino); ok {
 				e.Owner = &event.Owner{PID: o.PID, Comm: o.Comm, Alive: true, Source: event.OwnerProcfs}
 			}
 		}
 	}
+}
+
+func (s *Enricher) mayLookUp() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lookups.allow(time.Now(), maxLookups)
 }
 
 // holder finds the process holding the socket with this inode: the task

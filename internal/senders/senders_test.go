@@ -3,6 +3,7 @@ package senders
 import (
 	"net/netip"
 	"testing"
+	"time"
 )
 
 const procTCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -43,5 +44,21 @@ func TestProcAddr(t *testing.T) {
 	}
 	if got := procAddr(netip.MustParseAddrPort("[2001:db8::1]:7"), true); got != "B80D0120000000000000000001000000:0007" {
 		t.Errorf("v6: %s", got)
+	}
+}
+
+func TestRate(t *testing.T) {
+	var r rate
+	t0 := time.Unix(100, 0)
+	for i := range 3 {
+		if !r.allow(t0.Add(time.Duration(i)*time.Millisecond), 3) {
+			t.Fatalf("call %d refused", i)
+		}
+	}
+	if r.allow(t0.Add(500*time.Millisecond), 3) {
+		t.Fatal("a fourth call within the second allowed")
+	}
+	if !r.allow(t0.Add(time.Second), 3) {
+		t.Fatal("refused in the next second")
 	}
 }
