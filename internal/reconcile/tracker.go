@@ -108,7 +108,9 @@ func (t *Tracker) CountSkipped(skip func(*event.Event) bool) func(*event.Event) 
 type Row struct {
 	NetNS uint32 `json:"netns"`
 	// Kernel is what the kernel counted during the trace; nil when the
-	// namespace could not be read at the end (it is gone).
+	// namespace's counters could not be read at the end (it is gone, or
+	// rstwatch may not enter it: no process in it to read through and no
+	// CAP_SYS_ADMIN for setns).
 	Kernel *Counters `json:"kernel"`
 	// SinceCreation: the namespace was not found at the start, so its
 	// counters are taken as counted since it was made.
@@ -189,7 +191,7 @@ func (r *Report) Text() string {
 		fmt.Fprintf(&b, " (traced: only those matching %s)", r.Filters)
 	}
 	if unread > 0 {
-		fmt.Fprintf(&b, "; %d namespaces gone before their counters were read", unread)
+		fmt.Fprintf(&b, "; the counters of %d namespaces could not be read (gone, or not enterable)", unread)
 	}
 	b.WriteString("\n")
 	if len(r.Rows) > 1 || (len(r.Rows) == 1 && !r.Rows[0].quiet()) {
@@ -197,7 +199,7 @@ func (r *Report) Text() string {
 			fmt.Fprintf(&b, "  netns %d: ", row.NetNS)
 			switch {
 			case row.Kernel == nil:
-				fmt.Fprintf(&b, "kernel ? (gone), traced %d", row.Traced)
+				fmt.Fprintf(&b, "kernel ? (not readable), traced %d", row.Traced)
 			default:
 				fmt.Fprintf(&b, "kernel %d, traced %d", row.Kernel.OutRsts, row.Traced)
 				if row.SinceCreation {
