@@ -205,6 +205,8 @@ type resetJSON struct {
 	} `json:"owner"`
 	Sender *senderJSON `json:"sender"`
 	// summary
+	Lost   uint64 `json:"lost"`
+	Missed uint64 `json:"kernel_missed"`
 	Kernel *struct {
 		NetNS []struct {
 			NetNS  uint32 `json:"netns"`
@@ -455,7 +457,8 @@ func TestReconcileWithKernelCounters(t *testing.T) {
 	}{{h.serverNS, 2}, {h.clientNS, 1}} {
 		row := kernelRow(t, sum, c.ns)
 		if row.Kernel == nil || row.Kernel.OutRsts != c.want || row.Traced != c.want {
-			t.Errorf("netns %d: kernel %+v traced %d, want both %d", c.ns, row.Kernel, row.Traced, c.want)
+			t.Errorf("netns %d: kernel %+v traced %d, want both %d (records lost: %d, program runs the kernel skipped: %d)",
+				c.ns, row.Kernel, row.Traced, c.want, sum.Lost, sum.Missed)
 		}
 	}
 	if sum.Kernel.Unexplained != 1 {
