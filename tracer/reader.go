@@ -39,6 +39,22 @@ type Callbacks struct {
 // Run reads events until ctx is done, then drains what the ring buffer still
 // holds and returns nil. It is the only reader of the ring buffer.
 func (t *Tracer) Run(ctx context.Context, cb Callbacks) error {
+	if t.cfg.LocalAddr != nil && !t.cfg.NoEvents {
+		p := newPairer(t, cb)
+		cb = p.wrap()
+		defer p.flush()
+	}
+	if t.senders != nil {
+		sr, err := t.senders.newReader(t, cb)
+		if err != nil {
+			return err
+		}
+		defer sr.close()
+		if t.cfg.NoEvents {
+			return sr.run(ctx, sendersPollInterval)
+		}
+		cb = sr.wrap()
+	}
 	if t.cfg.NoEvents {
 		<-ctx.Done()
 		return nil

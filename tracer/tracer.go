@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"slices"
 	"time"
@@ -41,6 +42,16 @@ type Config struct {
 	Aggregate bool
 	NoEvents  bool
 	ZKPorts   []uint16 // ZooKeeper client ports, for the aggregation key
+	// AllSenders also loads the packet-level view (see senders.go): resets
+	// that the TCP stack did not make, reported with their sender. Where
+	// it cannot load, Degraded says so and the rest still runs.
+	AllSenders      bool
+	SendersRingSize int // bytes; DefaultSendersRingSize when 0
+	// LocalAddr, when set, says whether an address is one of this host's
+	// (in any namespace). It turns on the pairing of received resets with
+	// the local TCP sends that explain them (see pairing.go). It is called
+	// on the read loop's goroutine and must not block.
+	LocalAddr func(netip.Addr) bool
 	Logger    *slog.Logger
 }
 
@@ -56,6 +67,7 @@ type Tracer struct {
 	clock    clockOffset
 	degraded []string
 	log      *slog.Logger
+	senders  *senders // nil unless Config.AllSenders and it loaded
 }
 
 // AttachPoint is a tracepoint a program attaches to. rstwatch still reports
@@ -223,6 +235,16 @@ func Open(cfg Config) (*Tracer, error) {
 		t.attachFentry(fentrySpec, kspec, shared)
 	}
 	t.clock = newClockOffset()
+	if cfg.AllSenders {
+		s, partial, err := openSenders(cfg, kspec, cfg.Logger)
+		switch {
+		case err != nil:
+			t.degraded = append(t.degraded, fmt.Sprintf("the packet-level view (--all-senders) cannot run here: %v: %s", err, sendersLost))
+		case partial != "":
+			t.degraded = append(t.degraded, partial)
+		}
+		t.senders = s
+	}
 	return t, nil
 }
 
@@ -321,6 +343,10 @@ func (t *Tracer) ReportsReasons() bool { return len(t.reasons) > 0 }
 // than once and on a partly opened tracer.
 func (t *Tracer) Close() error {
 	var errs []error
+	if t.senders != nil {
+		errs = append(errs, t.senders.close())
+		t.senders = nil
+	}
 	for _, l := range t.links {
 		errs = append(errs, l.Close())
 	}

@@ -32,6 +32,8 @@ func Tracers(rstwatch string) []Tracer {
 		{Name: Baseline, How: "nothing attached"},
 		traceJSON(rstwatch),
 		serve(rstwatch),
+		traceJSON(rstwatch, allSendersFlag),
+		serve(rstwatch, allSendersFlag),
 		floorTracer(floorEmpty),
 		floorTracer(floorCount),
 		tcpdump("tcpdump-pcap", true),

@@ -18,15 +18,15 @@ import (
 // serveCounter is the Prometheus counter of resets `rstwatch serve` exports.
 const serveCounter = "rstwatch_resets_total"
 
-func traceJSON(bin string) Tracer {
+func traceJSON(bin string, extra ...string) Tracer {
 	return Tracer{
-		Name:        "rstwatch-trace-json",
-		How:         "rstwatch trace --output json > FILE (default ring buffer)",
+		Name:        "rstwatch-trace-json" + nameSuffix(extra),
+		How:         "rstwatch trace --output json" + howSuffix(extra) + " > FILE (default ring buffer)",
 		Unavailable: func() string { return rstwatchMissing(bin) },
 		start: func(ctx context.Context, dir string) (session, error) {
 			ready := filepath.Join(dir, "ready")
 			out := filepath.Join(dir, "trace.jsonl")
-			p, err := startProc([]string{bin, "trace", "--output", "json", "--ready-file", ready}, out)
+			p, err := startProc(append([]string{bin, "trace", "--output", "json", "--ready-file", ready}, extra...), out)
 			if err != nil {
 				return nil, err
 			}
@@ -68,10 +68,10 @@ func (s *traceSession) stop(ctx context.Context) (tally, error) {
 	return tl, nil
 }
 
-func serve(bin string) Tracer {
+func serve(bin string, extra ...string) Tracer {
 	return Tracer{
-		Name: "rstwatch-serve",
-		How:  "rstwatch serve --metrics-addr 127.0.0.1:PORT (in-kernel aggregation)",
+		Name: "rstwatch-serve" + nameSuffix(extra),
+		How:  "rstwatch serve --metrics-addr 127.0.0.1:PORT" + howSuffix(extra) + " (in-kernel aggregation)",
 		Unavailable: func() string {
 			if m := rstwatchMissing(bin); m != "" {
 				return m
@@ -83,7 +83,7 @@ func serve(bin string) Tracer {
 			if err != nil {
 				return nil, err
 			}
-			p, err := startProc([]string{bin, "serve", "--metrics-addr", addr}, filepath.Join(dir, "serve.out"))
+			p, err := startProc(append([]string{bin, "serve", "--metrics-addr", addr}, extra...), filepath.Join(dir, "serve.out"))
 			if err != nil {
 				return nil, err
 			}

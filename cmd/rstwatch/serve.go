@@ -131,27 +131,31 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return log.setupFailed(err, f.debug, stderr)
 	}
 	defer ws.close()
+	// The reconciliation sets cfg.LocalAddr, which Open needs.
+	rec := newServeReconcile(ctx, &cfg, s.limits)
 	t, err := tracer.Open(withLogger(cfg, log.Logger))
 	if err != nil {
 		return log.setupFailed(err, f.debug, stderr)
 	}
 	defer closeTracer(t, log.Logger)
+	rec.start()
 	log.setupDone()
 	for _, d := range t.Degraded() {
 		log.Warn("reduced attribution on this kernel", "detail", d)
 	}
 
-	sv := &server{s: s, ln: ln, log: log.Logger, zk: zkOf(zs.zk), statsOn: &statsOn, wl: ws}
+	sv := &server{s: s, ln: ln, log: log.Logger, zk: zkOf(zs.zk), statsOn: &statsOn, wl: ws, rec: rec}
 	if events == nil {
 		// No events are streamed, but the ZooKeeper enricher still hears
 		// of new connections to ZooKeeper ports (client libraries learned
-		// while the clients live, sessions refreshed).
+		// while the clients live, sessions refreshed), and the packet-level
+		// view's resets (--all-senders) are named and counted.
 		rctx, stopReader := context.WithCancel(ctx)
 		readerDone := make(chan struct{})
 		go func() {
 			defer close(readerDone)
-			if err := t.Run(rctx, tracer.Callbacks{Connect: zs.connected()}); err != nil {
-				log.Warn("reading connect notices failed", "error", err)
+			if err := t.Run(rctx, tracer.Callbacks{Connect: zs.connected(), Event: rec.events(rctx)}); err != nil {
+				log.Warn("reading the kernel's records failed", "error", err)
 			}
 		}()
 		defer func() { stopReader(); <-readerDone }()
@@ -166,7 +170,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer close(p.done)
 		_, p.err = pipeline.Run(pctx, t, pipeline.Options{
 			Sinks:    []output.Sink{output.NewJSON(events)},
-			Enricher: pipeline.Chain(ws.enricher(), zs.enricher), Skip: zs.skip, Keep: ws.keep(),
+			Enricher: rec.enricher(pipeline.Chain(ws.enricher(), zs.enricher)), Skip: zs.skip, Keep: ws.keep(),
 			ProcRoot: procRoot, Log: log.Logger,
 		})
 	}()
@@ -201,6 +205,7 @@ type server struct {
 	zk      metrics.ZK
 	statsOn *atomic.Bool
 	wl      *workloadSetup
+	rec     *serveReconcile
 }
 
 // run serves /metrics over t until ctx ends (or the event pipeline stops),
@@ -211,8 +216,10 @@ func (sv *server) run(ctx context.Context, t *tracer.Tracer, events *background)
 		StatsEnabled: sv.statsOn.Load, Workload: sv.wl.ofCount,
 	})
 	var health metrics.Health
+	reg := metrics.NewRegistry(coll)
+	sv.rec.register(reg)
 	srv := &http.Server{
-		Handler:           metrics.Handler(metrics.NewRegistry(coll), &health),
+		Handler:           metrics.Handler(reg, &health),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(sv.log.Handler(), slog.LevelWarn),
 	}

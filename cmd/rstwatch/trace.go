@@ -42,6 +42,7 @@ type traceFlags struct {
 	ringSize int
 	owners   int
 	debug    bool
+	senders  bool
 	zk       zkFlags
 	workload workloadFlags
 }
@@ -56,6 +57,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 	numberFlag(fs, &f.owners, "owner-table-size", tracer.DefaultOwnerTableSize, 1, math.MaxInt32,
 		"want a number of sockets from 1 to 2147483647", "sockets (and closed connections) whose owners the kernel remembers; a full table is counted and reported")
 	fs.BoolVar(&f.debug, "debug", false, "log debug detail, including the kernel verifier's log on load failures")
+	fs.BoolVar(&f.senders, "all-senders", false, "also watch every packet leaving any device for resets the TCP stack did not make (firewall rejects, raw sockets), and name their sender; costs a check per packet")
 	f.zk.register(fs)
 	f.workload.register(fs)
 }
@@ -78,6 +80,7 @@ func (f *traceFlags) tracerConfig() (tracer.Config, error) {
 		return cfg, err
 	}
 	cfg.Ports, cfg.PID, cfg.NetNS, cfg.RingBufferSize, cfg.OwnerTableSize = ports, f.pid, f.netns, f.ringSize, f.owners
+	cfg.AllSenders = f.senders
 	return cfg, nil
 }
 
@@ -157,6 +160,8 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top 
 		return log.setupFailed(err, f.debug, stderr)
 	}
 	defer ws.close()
+	// The reconciliation sets cfg.LocalAddr, which Open needs.
+	rec := newTraceReconcile(ctx, &cfg, &f, count)
 	if t, ok := sink.(*output.Table); ok {
 		t.Workload = ws.resolver != nil
 	}
@@ -165,6 +170,7 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top 
 		return log.setupFailed(err, f.debug, stderr)
 	}
 	defer closeTracer(t, log.Logger)
+	rec.tracker.Start()
 	log.setupDone()
 	for _, d := range t.Degraded() {
 		log.Warn("reduced attribution on this kernel", "detail", d)
@@ -180,14 +186,15 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top 
 	// taken for a hang (as tcpdump says "listening on").
 	log.Info("tracing TCP resets; Ctrl-C stops and prints a summary")
 	_, err = pipeline.Run(ctx, t, pipeline.Options{
-		Duration: duration,
-		Count:    count,
-		Sinks:    []output.Sink{sink},
-		Enricher: pipeline.Chain(ws.enricher(), zs.enricher),
-		Skip:     zs.skip,
-		Keep:     ws.keep(),
-		ProcRoot: procRoot,
-		Log:      log.Logger,
+		Duration:      duration,
+		Count:         count,
+		Sinks:         []output.Sink{sink},
+		Enricher:      rec.enricher(pipeline.Chain(ws.enricher(), zs.enricher)),
+		Skip:          rec.tracker.CountSkipped(zs.skip),
+		Keep:          ws.keep(),
+		ProcRoot:      procRoot,
+		Log:           log.Logger,
+		BeforeSummary: rec.beforeSummary,
 	})
 	return err
 }

@@ -120,6 +120,11 @@ type Event struct {
 	Inode     uint64 // socket inode while a process holds it, 0 otherwise
 	Task      Task
 	Owner     *Owner // nil when no local process ever owned the connection
+	// Sender is set when the TCP stack did not make this reset: on a sent
+	// reset seen on the wire by the packet-level view (--all-senders), and
+	// on a received reset whose sender it saw, or that no local TCP send
+	// explains (Sender.Inferred). Nil for the TCP stack's own resets.
+	Sender *Sender
 
 	// Enrichment, filled after decoding; nil when not applicable.
 	ZK      *ZK
@@ -137,6 +142,45 @@ func (e *Event) Family() string {
 // TaskIsOwner reports whether the task on the CPU is the socket's owner.
 func (e *Event) TaskIsOwner() bool {
 	return e.Owner != nil && e.Owner.PID == e.Task.PID
+}
+
+// SenderClass names what put a reset on the wire when the TCP stack did not.
+type SenderClass string
+
+const (
+	// SenderNetfilter: a firewall rule (nftables or iptables REJECT with
+	// tcp-reset), told by the kernel stack that queued the packet.
+	SenderNetfilter SenderClass = "netfilter"
+	// SenderRawSocket: a process wrote the packet on a raw IP or packet
+	// socket.
+	SenderRawSocket SenderClass = "raw socket"
+	// SenderUnknown: neither the TCP stack nor one of the above (another
+	// BPF program, say), or not seen at all (Inferred).
+	SenderUnknown SenderClass = "unknown"
+)
+
+// Sender is what made a reset that the TCP stack did not make.
+type Sender struct {
+	Class SenderClass
+	// Detail says more where the kernel told: the firewall ("nftables",
+	// "iptables (legacy)", …) or the socket ("raw IP socket", "packet
+	// socket"); "" when not known.
+	Detail string
+	// Hook is the netfilter hook that rejected ("prerouting", "input",
+	// "forward", "output", "postrouting", …), "" when not known.
+	Hook   string
+	NetNS  uint32 // the namespace where the reset left a device, 0 when not known
+	Device string // that device, "" when not known
+	// PID and Comm name the process holding the raw socket that sent it
+	// (the thread group leader's name); 0 and "" when not known.
+	PID  uint32
+	Comm string
+	// Socket is the inode of the sending raw or packet socket, 0 when none.
+	Socket uint64
+	// Inferred is true when the reset was not seen on the wire: a local
+	// process received it, its sender's address is on this host, and no
+	// TCP send of it was traced, so the TCP stack did not send it.
+	Inferred bool
 }
 
 // Connect is a TCP connection the kernel saw being made (connect or accept)
@@ -193,11 +237,12 @@ type Verdict struct {
 	Text      string
 	// Sender is the sending row of this same reset when this row is the
 	// receiving one and both ends are on this host; nil otherwise.
-	Sender *Sender
+	Sender *SendingRow
 }
 
-// Sender is the local end that sent a reset another local socket received.
-type Sender struct {
+// SendingRow is the local end that sent a reset another local socket
+// received.
+type SendingRow struct {
 	Local  netip.AddrPort // the sender's end
 	Reason string         // the kernel's reason on the sending side
 	Owner  *Owner         // nil when no local process owned the sending end

@@ -98,6 +98,9 @@ func (j *JSON) Event(e *event.Event) error {
 	}
 	b = append(b, `,"task_is_owner":`...)
 	b = strconv.AppendBool(b, e.TaskIsOwner())
+	if e.Sender != nil {
+		b = appendSender(b, e.Sender)
+	}
 	if z := e.ZK; z != nil {
 		b = append(b, `,"zk":{"endpoint":`...)
 		b = appendString(b, z.Endpoint.String())
@@ -227,6 +230,37 @@ func appendWorkload(b []byte, w *event.Workload) []byte {
 		b = append(b, '}')
 	}
 	return b
+}
+
+// appendSender writes the "sender" object of a reset the TCP stack did not
+// make (see README "Resets the TCP stack never reports").
+func appendSender(b []byte, s *event.Sender) []byte {
+	b = append(b, `,"sender":{"class":`...)
+	b = appendString(b, string(s.Class))
+	b = append(b, `,"detail":`...)
+	b = appendStringOrNull(b, s.Detail)
+	b = append(b, `,"hook":`...)
+	b = appendStringOrNull(b, s.Hook)
+	b = append(b, `,"netns":`...)
+	b = appendUintOrNull(b, uint64(s.NetNS))
+	b = append(b, `,"device":`...)
+	b = appendStringOrNull(b, s.Device)
+	b = append(b, `,"pid":`...)
+	b = appendUintOrNull(b, uint64(s.PID))
+	b = append(b, `,"comm":`...)
+	b = appendStringOrNull(b, s.Comm)
+	b = append(b, `,"socket_inode":`...)
+	b = appendUintOrNull(b, s.Socket)
+	b = append(b, `,"inferred":`...)
+	b = strconv.AppendBool(b, s.Inferred)
+	return append(b, '}')
+}
+
+func appendUintOrNull(b []byte, v uint64) []byte {
+	if v == 0 {
+		return append(b, "null"...)
+	}
+	return strconv.AppendUint(b, v, 10)
 }
 
 func appendEndpoint(b []byte, ap netip.AddrPort) []byte {

@@ -53,7 +53,7 @@ func sample() []event.Event {
 				ServerVersion: "3.4.14", ServerVersionAt: t0.Add(-12 * time.Second), Mode: "follower", Session: "0x100000abc",
 				ClientPID: 4211, ClientRuntime: "java", ClientLibrary: "Apache ZooKeeper Java client", ClientVersion: "3.4.5"},
 			Verdict: &event.Verdict{Code: event.VerdictKnownBug, Situation: "UNREAD_DATA", Text: `client library 3.4.5 "is" older than 3.4.6`,
-				Sender: &event.Sender{Local: netip.MustParseAddrPort("[2001:db8::2]:10245"), Reason: "TCP_ABORT_ON_CLOSE",
+				Sender: &event.SendingRow{Local: netip.MustParseAddrPort("[2001:db8::2]:10245"), Reason: "TCP_ABORT_ON_CLOSE",
 					Owner: &event.Owner{PID: 4000, Comm: "java", Alive: true, Source: event.OwnerSocket}}},
 		},
 		{

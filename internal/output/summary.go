@@ -125,6 +125,13 @@ type Summary struct {
 	// KernelMissed counts program runs the kernel skipped because another
 	// BPF program was running on that CPU: resets or socket changes unseen.
 	KernelMissed uint64
+	// Kernel, when set, sets the kernel's own reset counters against the
+	// traced counts (internal/reconcile): a text for people after the
+	// totals, and the JSON summary's "kernel" object.
+	Kernel interface {
+		Text() string
+		json.Marshaler
+	}
 
 	direction *counter[event.Direction]
 	reason    *counter[string]
@@ -198,6 +205,7 @@ type summaryJSON struct {
 	ByOwner      []Row     `json:"by_owner"`
 	ByRemote     []Row     `json:"by_remote"`
 	ByZK         []Row     `json:"by_zk,omitempty"`
+	Kernel       any       `json:"kernel,omitempty"`
 }
 
 func (s *Summary) MarshalJSON() ([]byte, error) {
@@ -210,7 +218,17 @@ func (s *Summary) MarshalJSON() ([]byte, error) {
 		ByOwner:     s.owner.top(rowsShown, ownerName),
 		ByRemote:    s.remote.top(rowsShown, addrPortName),
 		ByZK:        s.zk.top(rowsShown, zkName),
+		Kernel:      s.kernelJSON(),
 	})
+}
+
+// kernelJSON keeps a nil Kernel out of the JSON (a typed nil in an
+// interface is not omitted).
+func (s *Summary) kernelJSON() any {
+	if s.Kernel == nil {
+		return nil
+	}
+	return s.Kernel
 }
 
 // text writes the summary for people.
@@ -228,6 +246,9 @@ func (s *Summary) text(p func(format string, args ...any)) {
 	p("\n")
 	if s.KernelMissed > 0 {
 		p("%d program runs were skipped by the kernel (another BPF program was running on that CPU): those resets or socket changes were not seen\n", s.KernelMissed)
+	}
+	if s.Kernel != nil {
+		p("%s", s.Kernel.Text())
 	}
 	if s.OwnerTableFull > 0 {
 		p("%d sockets' owners were not remembered: the owner table was full (raise --owner-table-size)\n", s.OwnerTableFull)

@@ -64,7 +64,7 @@ func (t *Table) Event(e *event.Event) error {
 		return err
 	}
 	_, err := fmt.Fprintf(t.w, tableFormat, e.Time.Local().Format("15:04:05.000"), dir,
-		e.Local.String(), e.Remote.String(), state, e.Reason, ownerCell(e)+zkCell(e))
+		e.Local.String(), e.Remote.String(), state, e.Reason, ownerCell(e)+zkCell(e)+senderCell(e))
 	return err
 }
 
@@ -125,6 +125,30 @@ func zkCell(e *event.Event) string {
 		}
 	}
 	return s
+}
+
+// senderCell names what made a reset the TCP stack did not make.
+func senderCell(e *event.Event) string {
+	s := e.Sender
+	if s == nil {
+		return ""
+	}
+	if s.Inferred {
+		return " sender:not-the-TCP-stack(inferred)"
+	}
+	c := " sender:" + strings.ReplaceAll(string(s.Class), " ", "-")
+	switch {
+	case s.Class == event.SenderRawSocket && s.PID != 0:
+		c += " " + strconv.FormatUint(uint64(s.PID), 10) + "/" + printable(s.Comm)
+	case s.Class == event.SenderRawSocket:
+		c += " ?"
+	case s.Detail != "":
+		c += " " + s.Detail
+		if s.Hook != "" {
+			c += " " + s.Hook
+		}
+	}
+	return c
 }
 
 func (t *Table) Lost(n uint64) error {

@@ -83,6 +83,14 @@ func (c chain) Enrich(ctx context.Context, e *event.Event) {
 	}
 }
 
+func (c chain) Preview(batch []*event.Event) {
+	for _, x := range c {
+		if p, ok := x.(Previewer); ok {
+			p.Preview(batch)
+		}
+	}
+}
+
 func (c chain) Connected(ev *event.Connect) {
 	for _, x := range c {
 		if o, ok := x.(ConnectObserver); ok {
@@ -106,7 +114,10 @@ type Options struct {
 	// ProcRoot is where /proc is, for owners of sockets that predate the
 	// trace; "" turns the fallback off.
 	ProcRoot string
-	Log      *slog.Logger
+	// BeforeSummary may add to the summary before it is written (the
+	// kernel's counters: internal/reconcile). Optional.
+	BeforeSummary func(*output.Summary)
+	Log           *slog.Logger
 }
 
 const batchSize = 256
@@ -258,6 +269,9 @@ func Run(ctx context.Context, src Source, o Options) (*output.Summary, error) {
 		sum.KernelMissed = n
 	} else {
 		o.Log.Warn("reading the programs' missed runs failed", "error", err)
+	}
+	if o.BeforeSummary != nil {
+		o.BeforeSummary(sum)
 	}
 	if sinkErr == nil {
 		write(func(s output.Sink) error { return s.Summary(sum) })

@@ -300,7 +300,7 @@ func (e *Enricher) Enrich(ctx context.Context, ev *event.Event) bool {
 	ev.ZK = zkOf(f, ep, role)
 	ev.Verdict = &event.Verdict{Code: d.Code, Situation: string(d.Situation), Text: Explain(f, d)}
 	if p := f.Peer; p != nil {
-		ev.Verdict.Sender = &event.Sender{Local: p.Local, Reason: p.Reason, Owner: p.Owner}
+		ev.Verdict.Sender = &event.SendingRow{Local: p.Local, Reason: p.Reason, Owner: p.Owner}
 	}
 	e.clients.record(ev)
 	return true
