@@ -17,6 +17,10 @@ type Count struct {
 	OwnerPID    uint32 // 0 when no owner was known
 	OwnerComm   string
 	OwnerSource event.OwnerSource
+	// OwnerCgroup is the owner's cgroup v2 id when it was learned, 0 when
+	// unknown.
+	OwnerCgroup uint64
+	NetNS       uint32         // network namespace inode of the socket or packet
 	ZKEndpoint  netip.AddrPort // the ZooKeeper server endpoint, invalid when not ZooKeeper
 	// Overflow is the row that collects resets whose labels did not fit in
 	// the kernel map (see Stats.AggFull).
@@ -47,6 +51,8 @@ func (t *Tracer) Counts() ([]Count, error) {
 			c.OwnerPID = k.OwnerPid
 			c.OwnerComm = dec.comm(k.OwnerComm)
 			c.OwnerSource = event.OwnerSource(k.OwnerSource)
+			c.OwnerCgroup = k.OwnerCgroup
+			c.NetNS = k.Netns
 			if k.ZkPort != 0 {
 				c.ZKEndpoint = netip.AddrPortFrom(addr(uint16(k.ZkFamily), &k.ZkAddr), k.ZkPort)
 			}

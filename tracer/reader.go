@@ -37,11 +37,17 @@ type Callbacks struct {
 }
 
 // Run reads events until ctx is done, then drains what the ring buffer still
-// holds and returns nil. It is the only reader of the ring buffer.
+// holds and returns nil. It is the only reader of the ring buffer. When
+// only aggregating (Config.NoEvents), it reads the rare ZooKeeper connect
+// records, on a longer interval, or just waits when there are none to read.
 func (t *Tracer) Run(ctx context.Context, cb Callbacks) error {
+	interval := t.cfg.PollInterval
 	if t.cfg.NoEvents {
-		<-ctx.Done()
-		return nil
+		if len(t.cfg.ZKPorts) == 0 || cb.Connect == nil {
+			<-ctx.Done()
+			return nil
+		}
+		interval = max(interval, noEventsPollInterval)
 	}
 	rd, err := ringbuf.NewReader(t.objs.Events)
 	if err != nil {
@@ -51,13 +57,17 @@ func (t *Tracer) Run(ctx context.Context, cb Callbacks) error {
 	l := &loop{
 		src:      rd,
 		dec:      newDecoder(t.reasons, t.clock),
-		interval: t.cfg.PollInterval,
+		interval: interval,
 		cb:       cb,
 		stats:    t.lost,
 		log:      t.log.Warn,
 	}
 	return l.run(ctx)
 }
+
+// noEventsPollInterval is how often connect records are read when only
+// aggregating: they are few, and nothing waits for them.
+const noEventsPollInterval = 200 * time.Millisecond
 
 type loop struct {
 	src      recordSource
@@ -97,11 +107,7 @@ func (l *loop) run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("tracer: reading the ring buffer: %w", err)
 			}
-			if err := l.dec.decode(rec.RawSample, &ev); err != nil {
-				l.log("skipping a malformed record", "error", err, "len", len(rec.RawSample))
-				continue
-			}
-			l.cb.Event(&ev)
+			l.handle(rec.RawSample, &ev)
 		}
 		l.checkLost()
 		if l.cb.PassDone != nil {
@@ -109,6 +115,29 @@ func (l *loop) run(ctx context.Context) error {
 		}
 		if done {
 			return nil
+		}
+	}
+}
+
+// handle decodes one record and hands it to its callback.
+func (l *loop) handle(raw []byte, ev *event.Event) {
+	switch kind(raw) {
+	case rstwatchRecordKindRECORD_CONNECT:
+		c, err := l.dec.decodeConnect(raw)
+		if err != nil {
+			l.log("skipping a malformed record", "error", err, "len", len(raw))
+			return
+		}
+		if l.cb.Connect != nil {
+			l.cb.Connect(c)
+		}
+	default:
+		if err := l.dec.decode(raw, ev); err != nil {
+			l.log("skipping a malformed record", "error", err, "len", len(raw))
+			return
+		}
+		if l.cb.Event != nil {
+			l.cb.Event(ev)
 		}
 	}
 }

@@ -44,7 +44,11 @@ const (
 	OwnerSocket               // remembered in the kernel by socket pointer
 	OwnerTuple                // remembered in the kernel by 4-tuple (socket gone or timewait)
 	OwnerListener             // the listening socket's owner (connection not accepted yet)
-	OwnerProcfs               // found in /proc by socket inode (socket predates rstwatch)
+	OwnerProcfs               // found in /proc by socket inode (no longer produced: see OwnerSeeded)
+	// OwnerSeeded: the socket predates rstwatch (or was accepted without
+	// accept(), e.g. by io_uring); this process held it when rstwatch read
+	// every process's open files in the kernel (at start, then periodically).
+	OwnerSeeded
 )
 
 func (s OwnerSource) String() string {
@@ -57,6 +61,8 @@ func (s OwnerSource) String() string {
 		return "listener"
 	case OwnerProcfs:
 		return "procfs"
+	case OwnerSeeded:
+		return "seeded"
 	}
 	return "none"
 }

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Who owns a socket. Resets are often emitted in softirq or timer context,
+ * in the peer's context on loopback, or after the owner closed the socket or
+ * exited, so the task on the CPU is not the owner. Owners are therefore
+ * learned where the current task certainly is the owner (connect, listen,
+ * accept: process context), or from the open files of every process when
+ * rstwatch starts, and remembered by socket pointer until the socket is
+ * destroyed; a connection that may still be answered with a reset after its
+ * socket is gone (TIME_WAIT, an abort) keeps its owner under the 4-tuple.
+ */
+#ifndef __RSTWATCH_OWNER_H__
+#define __RSTWATCH_OWNER_H__
+
+#include "common.h"
+#include "tuple.h"
+
+/*
+ * Live sockets only: entries are deleted on tcp_destroy_sock, so a plain
+ * preallocated hash is bounded by the sockets made while tracing, and a
+ * full table is counted (STAT_OWNER_FULL) instead of silently evicting.
+ * (Socket-local storage was measured as the alternative: creating an entry
+ * cost about three times a hash insert and delete here.)
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct owner);
+} owner_by_sock SEC(".maps");
+
+/* Closed connections, a cache: the least recently used are forgotten. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__type(key, struct tuple);
+	__type(value, struct owner);
+} owner_by_tuple SEC(".maps");
+
+struct listener_key {
+	__u32 netns;
+	__u16 port;
+	__u16 pad;
+};
+
+/*
+ * Who listens on a port, for connections not accepted yet. An entry is
+ * replaced by the next listen() on its port and kept when its listener
+ * closes: closing a listener resets the connections still in its queue
+ * after the listener's own state change.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct listener_key);
+	__type(value, struct owner);
+} owner_by_listener SEC(".maps");
+
+/* Thread groups that exited: tgid -> time of exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} exited SEC(".maps");
+
+/*
+ * The socket whose reset was just received on this CPU: tcp_reset() closes
+ * it right after the tracepoint, on the same CPU (and inet_sock_set_state
+ * consumes the mark on the next transition, whichever it is). Its peer has
+ * already dropped the connection, so no late segment will need the owner
+ * under the 4-tuple, and the insert is skipped.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} reset_received SEC(".maps");
+
+static __always_inline void owner_from_current(struct owner *o, bool typed)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	o->learned_ns = bpf_ktime_get_ns();
+	o->cgroup = bpf_get_current_cgroup_id();
+	o->pid = id >> 32;
+	o->tid = (__u32)id;
+	/* The leader's own thread can name itself without a task read. */
+	if (!typed && o->pid == o->tid)
+		bpf_get_current_comm(o->comm, sizeof(o->comm));
+	else
+		leader_comm(o->comm, current_task(typed), typed);
+}
+
+/* The current task owns the socket: remember it, counting a full table. */
+static __always_inline void remember_current(const struct sock *sk, bool typed)
+{
+	struct owner o = {};
+	__u64 key = (__u64)sk;
+
+	owner_from_current(&o, typed);
+	if (bpf_map_update_elem(&owner_by_sock, &key, &o, BPF_ANY))
+		stat_inc(STAT_OWNER_FULL);
+}
+
+static __always_inline void remember_listener(const struct sock *sk, bool typed)
+{
+	struct owner o = {};
+	__u64 key = (__u64)sk;
+	struct listener_key lk = {
+		.netns = sock_netns(sk, typed),
+		.port = KREAD(typed, sk, __sk_common.skc_num),
+	};
+
+	owner_from_current(&o, typed);
+	if (bpf_map_update_elem(&owner_by_sock, &key, &o, BPF_ANY))
+		stat_inc(STAT_OWNER_FULL);
+	bpf_map_update_elem(&owner_by_listener, &lk, &o, BPF_ANY);
+}
+
+/* The socket's memory may be reused by another socket: forget its pointer. */
+static __always_inline void forget_sock(const struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+
+	bpf_map_delete_elem(&owner_by_sock, &key);
+}
+
+/*
+ * A full socket that no process holds yet: a child waiting in a listener's
+ * accept queue. Every socket a process made or accepted has a struct
+ * socket until it is closed, and a closed one is marked dead.
+ */
+static __always_inline bool unaccepted_child(const struct sock *sk, bool typed)
+{
+	if (KREAD(typed, sk, sk_socket))
+		return false;
+	return !(KREAD(typed, sk, __sk_common.skc_flags) & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DEAD)));
+}
+
+/*
+ * The owner of the local end of the connection, and whether it still
+ * lives. sk may be NULL (a reset without any socket), a full, timewait or
+ * request socket. A refused SYN (no socket, answering a SYN) belongs to no
+ * process, whatever earlier connection had the same 4-tuple.
+ */
+static __always_inline __u8 find_owner(const struct sock *sk, __u8 state, const struct tuple *t,
+				       bool syn, struct owner *out, __u8 *alive, bool typed)
+{
+	struct owner *o = NULL;
+	__u8 src = OWNER_NONE;
+
+	if (sk) {
+		__u64 key = (__u64)sk;
+
+		o = bpf_map_lookup_elem(&owner_by_sock, &key);
+		if (o)
+			src = o->seeded ? OWNER_SEEDED : OWNER_SOCKET;
+	}
+	/*
+	 * Only a connection whose socket is gone or has become a timewait
+	 * socket is looked up by tuple: a live socket with the same tuple
+	 * is a later connection, not the one remembered.
+	 */
+	if (!o && ((!sk && !syn) || state == TCP_TIME_WAIT)) {
+		o = bpf_map_lookup_elem(&owner_by_tuple, t);
+		if (o)
+			src = OWNER_TUPLE;
+	}
+	/*
+	 * A request socket, or a child the application has not accepted yet,
+	 * belongs to whoever listens. A reset without any socket does not: no
+	 * process ever owned that connection.
+	 */
+	if (!o && sk) {
+		if (state == TCP_NEW_SYN_RECV) {
+			__u64 key = (__u64)KREAD(typed, sk, __sk_common.skc_listener);
+
+			o = bpf_map_lookup_elem(&owner_by_sock, &key);
+		}
+		if (!o && (state == TCP_NEW_SYN_RECV || (full_sock(state) && unaccepted_child(sk, typed)))) {
+			struct listener_key lk = { .netns = t->netns, .port = t->lport };
+
+			o = bpf_map_lookup_elem(&owner_by_listener, &lk);
+		}
+		if (o)
+			src = OWNER_LISTENER;
+	}
+	if (!o)
+		return OWNER_NONE;
+
+	__builtin_memcpy(out, o, sizeof(*out));
+	__u64 *gone = bpf_map_lookup_elem(&exited, &out->pid);
+	*alive = !(gone && *gone > out->learned_ns);
+	return src;
+}
+
+/*
+ * A full socket is closing (-> CLOSE). Keep its owner under the 4-tuple
+ * only where a reset can still come after the socket is gone: it becomes
+ * a timewait socket (an active close, from FIN_WAIT1/2 or CLOSING), or it
+ * is aborted while the peer may still be sending (ESTABLISHED, CLOSE_WAIT).
+ * Not for a connection that never got going (SYN_SENT, SYN_RECV), nor for a
+ * passive close that completed (LAST_ACK: the peer is in TIME_WAIT and
+ * sends nothing more), nor when the socket closes because it received a
+ * reset (the peer has dropped it).
+ */
+static __always_inline bool keep_after_close(int oldstate)
+{
+	switch (oldstate) {
+	case TCP_ESTABLISHED:
+	case TCP_CLOSE_WAIT:
+	case TCP_FIN_WAIT1:
+	case TCP_FIN_WAIT2:
+	case TCP_CLOSING:
+		return true;
+	}
+	return false;
+}
+
+static __always_inline void remember_tuple(const struct sock *sk, struct tuple *t, bool typed)
+{
+	__u64 key = (__u64)sk;
+	struct owner *known = bpf_map_lookup_elem(&owner_by_sock, &key);
+
+	if (!known)
+		return;
+	t->netns = sock_netns(sk, typed);
+	bpf_map_update_elem(&owner_by_tuple, t, known, BPF_ANY);
+}
+
+/*
+ * The received-reset mark is valid only for the transition that follows
+ * it on this CPU (tcp_reset's own tcp_done): consume it on any transition,
+ * so that it can never outlive its socket and match a later socket at the
+ * same address. Returns whether this transition is that close.
+ */
+static __always_inline bool closing_by_received_reset(const struct sock *sk, int newstate)
+{
+	__u32 zero = 0;
+	__u64 *mark = bpf_map_lookup_elem(&reset_received, &zero);
+	bool hit = false;
+
+	if (mark && *mark) {
+		hit = *mark == (__u64)sk && newstate == TCP_CLOSE;
+		*mark = 0;
+	}
+	return hit;
+}
+
+static __always_inline void mark_reset_received(const struct sock *sk)
+{
+	__u32 zero = 0;
+	__u64 *mark = bpf_map_lookup_elem(&reset_received, &zero);
+
+	if (mark)
+		*mark = (__u64)sk;
+}
+
+/* A thread group is gone when its last thread exits. */
+static __always_inline void note_exit(const struct task_struct *task, bool typed)
+{
+	if (KREAD(typed, task, signal, live.counter) != 0)
+		return;
+	__u32 tgid = KREAD(typed, task, tgid);
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_map_update_elem(&exited, &tgid, &now, BPF_ANY);
+}
+
+/* accept() returned the new socket's fd: find its sock through the fd table. */
+static __always_inline const struct sock *accepted_sock(long fd)
+{
+	if (fd < 0)
+		return NULL;
+
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	if (!so)
+		return NULL;
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP ||
+	    BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+		return NULL;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	return sk;
+}
+
+/*
+ * The owners of sockets that exist when rstwatch starts: every TCP socket in
+ * every process's file table, the first process (lowest pid) holding it
+ * being its owner. Owners learned since the programs were attached win.
+ */
+static __always_inline void seed_owner(const struct task_struct *task, struct file *f)
+{
+	struct socket *so = bpf_sock_from_file(f);
+	if (!so)
+		return;
+	const struct sock *sk = so->sk;
+	if (!sk || sk->sk_protocol != IPPROTO_TCP || sk->sk_type != SOCK_STREAM)
+		return;
+	__u16 family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return;
+
+	struct owner o = {
+		.learned_ns = bpf_ktime_get_ns(),
+		.cgroup = task->cgroups->dfl_cgrp->kn->id,
+		.pid = task->tgid,
+		.seeded = 1,
+	};
+	leader_comm(o.comm, task, true);
+	__u64 key = (__u64)sk;
+	long err = bpf_map_update_elem(&owner_by_sock, &key, &o, BPF_NOEXIST);
+	if (err && err != -EEXIST)
+		stat_inc(STAT_OWNER_FULL);
+	if (sk->__sk_common.skc_state == TCP_LISTEN) {
+		struct listener_key lk = { .netns = sock_netns(sk, true), .port = sk->__sk_common.skc_num };
+
+		bpf_map_update_elem(&owner_by_listener, &lk, &o, BPF_NOEXIST);
+	}
+}
+
+#endif /* __RSTWATCH_OWNER_H__ */

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * One reset, its tuple known: filter it, find its owner, count it and/or
+ * send it to user space. Also the rare ZooKeeper connect records.
+ */
+#ifndef __RSTWATCH_REPORT_H__
+#define __RSTWATCH_REPORT_H__
+
+#include "common.h"
+#include "tuple.h"
+#include "owner.h"
+#include "aggregate.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} events SEC(".maps");
+
+/* cgroup v2 ids to report (Config.Cgroups): an owner's or the task's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} cgroups SEC(".maps");
+
+static __always_inline bool cgroup_wanted(__u64 id)
+{
+	return id && bpf_map_lookup_elem(&cgroups, &id);
+}
+
+/* Batch wake-ups: a storm must not wake the reader per record. */
+static __always_inline __u64 wakeup_flags(void)
+{
+	if (!wakeup_bytes)
+		return 0;
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									       : BPF_RB_NO_WAKEUP;
+}
+
+/* What the caller knows of a reset. */
+struct reset {
+	const struct sock *sk;   /* NULL: no socket */
+	struct tuple t;          /* netns filled in by handle_reset */
+	__u64 cookie;            /* 0: read it from sk */
+	__u16 reason;
+	__u8 direction;
+	__u8 state;              /* of sk, 0 without one */
+	bool syn;                /* answering a SYN */
+};
+
+/* Sockets that a full socket's file points at, for user space. */
+static __always_inline __u64 sock_inode(const struct sock *sk, __u8 state, bool typed)
+{
+	if (!sk || !full_sock(state))
+		return 0;
+	struct socket *so = KREAD(typed, sk, sk_socket);
+	if (!so)
+		return 0;
+	return KREAD(typed, so, file, f_inode, i_ino);
+}
+
+static __always_inline int handle_reset(struct reset *r, bool typed)
+{
+	struct event scratch = {};
+	struct event *e = &scratch;
+	struct owner o = {};
+	__u8 alive = 0, src;
+	__u64 id, task_cgroup = 0;
+
+	stat_inc(STAT_SEEN);
+
+	if (filter_netns && r->t.netns != filter_netns)
+		goto filtered;
+	if (filter_ports && !port_has(r->t.lport, PORT_REPORT) && !port_has(r->t.rport, PORT_REPORT))
+		goto filtered;
+
+	src = find_owner(r->sk, r->state, &r->t, r->syn, &o, &alive, typed);
+	id = bpf_get_current_pid_tgid();
+	if (filter_pid && filter_pid != (id >> 32) && !(src && filter_pid == o.pid))
+		goto filtered;
+	if (filter_cgroups || emit_events)
+		task_cgroup = bpf_get_current_cgroup_id();
+	if (filter_cgroups && !cgroup_wanted(task_cgroup) && !(src && cgroup_wanted(o.cgroup)))
+		goto filtered;
+
+	e->kind = RECORD_RESET;
+	e->direction = r->direction;
+	e->state = r->state;
+	e->reason = r->reason;
+	e->family = r->t.family;
+	e->lport = r->t.lport;
+	e->rport = r->t.rport;
+	e->netns = r->t.netns;
+	__builtin_memcpy(e->laddr, r->t.laddr, sizeof(e->laddr));
+	__builtin_memcpy(e->raddr, r->t.raddr, sizeof(e->raddr));
+	e->owner_source = src;
+	if (src) {
+		e->owner_pid = o.pid;
+		e->owner_tid = o.tid;
+		e->owner_alive = alive;
+		e->owner_cgroup = o.cgroup;
+		__builtin_memcpy(e->owner_comm, o.comm, sizeof(e->owner_comm));
+	}
+
+	if (aggregate)
+		count_event(e);
+	if (!emit_events)
+		return 0;
+
+	struct event *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	if (!rec) {
+		stat_inc(STAT_LOST);
+		return 0;
+	}
+	__builtin_memcpy(rec, e, sizeof(*rec));
+	rec->time_ns = bpf_ktime_get_ns();
+	rec->task_pid = id >> 32;
+	rec->task_tid = (__u32)id;
+	rec->task_cgroup = task_cgroup;
+	if (typed) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		__u64 *d = (__u64 *)rec->task_thread;
+
+		d[0] = *(__u64 *)&task->comm[0];
+		d[1] = *(__u64 *)&task->comm[8];
+		leader_comm(rec->task_comm, task, true);
+	} else {
+		bpf_get_current_comm(rec->task_thread, sizeof(rec->task_thread));
+		if (rec->task_pid == rec->task_tid)
+			__builtin_memcpy(rec->task_comm, rec->task_thread, sizeof(rec->task_comm));
+		else
+			leader_comm(rec->task_comm, current_task(false), false);
+	}
+	/* A local copy: a CO-RE read would relocate the access to r too. */
+	const struct sock *sk = r->sk;
+
+	rec->cookie = r->cookie;
+	if (!rec->cookie && sk)
+		rec->cookie = KREAD(typed, sk, __sk_common.skc_cookie.counter);
+	rec->inode = sock_inode(sk, r->state, typed);
+	bpf_ringbuf_submit(rec, wakeup_flags());
+	stat_inc(STAT_EMITTED);
+	return 0;
+
+filtered:
+	stat_inc(STAT_FILTERED);
+	return 0;
+}
+
+/*
+ * A connection to or from a ZooKeeper port was made: tell user space who
+ * made it, so that it can learn about the client while the process lives.
+ */
+static __always_inline void report_connect(const struct sock *sk, const struct owner *o, bool accepted, bool typed)
+{
+	struct tuple t = {};
+
+	tuple_from_sock(sk, TCP_ESTABLISHED, &t, typed);
+	if (!port_has(t.lport, PORT_ZK) && !port_has(t.rport, PORT_ZK))
+		return;
+	t.netns = sock_netns(sk, typed);
+	if (filter_netns && t.netns != filter_netns)
+		return;
+	if (filter_pid && filter_pid != o->pid)
+		return;
+	if (filter_cgroups && !cgroup_wanted(o->cgroup))
+		return;
+
+	struct connect_event *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
+	if (!c) {
+		stat_inc(STAT_LOST);
+		return;
+	}
+	c->kind = RECORD_CONNECT;
+	c->accepted = accepted;
+	c->family = t.family;
+	c->lport = t.lport;
+	c->rport = t.rport;
+	c->netns = t.netns;
+	c->pid = o->pid;
+	c->tid = o->tid;
+	c->pad = 0;
+	c->time_ns = bpf_ktime_get_ns();
+	c->cgroup = o->cgroup;
+	__builtin_memcpy(c->laddr, t.laddr, sizeof(c->laddr));
+	__builtin_memcpy(c->raddr, t.raddr, sizeof(c->raddr));
+	__builtin_memcpy(c->comm, o->comm, sizeof(c->comm));
+	bpf_ringbuf_submit(c, wakeup_flags());
+	stat_inc(STAT_CONNECTS);
+}
+
+#endif /* __RSTWATCH_REPORT_H__ */
