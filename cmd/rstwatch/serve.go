@@ -139,7 +139,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	go func() {
 		_, err := pipeline.Run(pctx, pipeline.Options{
 			Tracer: cfg, Sinks: []output.Sink{output.NewJSON(ev)},
-			Enricher: zs.enricher, Skip: zs.skip, ProcRoot: "/proc", Log: log,
+			Enricher: zs.enricher, Skip: zs.skip, Log: log,
 			Ready: func(t *tracer.Tracer) { ready <- t },
 		})
 		done <- err

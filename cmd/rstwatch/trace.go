@@ -118,7 +118,6 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Sinks:    []output.Sink{sink},
 		Enricher: zkSetup.enricher,
 		Skip:     zkSetup.skip,
-		ProcRoot: "/proc",
 		Log:      log,
 		Ready: func(*tracer.Tracer) {
 			if readyFile != "" {

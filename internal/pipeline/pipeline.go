@@ -1,5 +1,5 @@
 // Package pipeline runs a trace: kernel → ring buffer → tracer → enrichment
-// (owner fallback, ZooKeeper) → output sinks, and the closing summary.
+// (ZooKeeper) → output sinks, and the closing summary.
 //
 // The ring-buffer reader hands events over in batches to one processing
 // goroutine, so that enrichment which may wait (a ZooKeeper probe on a cold
@@ -16,7 +16,6 @@ import (
 
 	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/internal/output"
-	"github.com/rstwatch/rstwatch/internal/procfs"
 	"github.com/rstwatch/rstwatch/tracer"
 )
 
@@ -43,9 +42,6 @@ type Options struct {
 	// Skip drops events before enrichment and output, e.g. rstwatch's own
 	// probe connections. Optional.
 	Skip func(*event.Event) bool
-	// ProcRoot is where /proc is, for owners of sockets that predate the
-	// trace; "" turns the fallback off.
-	ProcRoot string
 	// Ready is called once the programs are attached.
 	Ready func(t *tracer.Tracer)
 	Log   *slog.Logger
@@ -81,10 +77,6 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 		o.Log.Warn("reduced attribution on this kernel", "detail", d)
 	}
 
-	var procs *procfs.Sockets
-	if o.ProcRoot != "" {
-		procs = procfs.NewSockets(o.ProcRoot)
-	}
 	if o.Ready != nil {
 		o.Ready(t)
 	}
@@ -155,12 +147,6 @@ func Run(ctx context.Context, o Options) (*output.Summary, error) {
 			}
 			if o.Skip != nil && o.Skip(e) {
 				continue
-			}
-			if e.Owner == nil && e.Inode != 0 && procs != nil {
-				if p, ok := procs.Lookup(e.Inode); ok {
-					it.owner = event.Owner{PID: p.PID, Comm: p.Comm, Alive: true, Source: event.OwnerProcfs}
-					e.Owner = &it.owner
-				}
 			}
 			if o.Enricher != nil {
 				o.Enricher.Enrich(runCtx, e)
