@@ -77,7 +77,6 @@ struct event {
 	__u32 pad3;
 	__u64 time_ns; /* bpf_ktime_get_ns */
 	__u64 cookie;  /* socket cookie, 0 when unknown */
-	__u64 inode;   /* socket inode of a full socket with a file, 0 otherwise */
 	__u64 task_cgroup;  /* cgroup v2 id of the task on the CPU */
 	__u64 owner_cgroup; /* cgroup v2 id of the owner when it was learned, 0 if none */
 	__u8 laddr[16];

@@ -35,12 +35,16 @@ func (t *Tracer) Counts() ([]Count, error) {
 	}
 	dec := newDecoder(t.reasons, t.clock)
 	var (
-		k   rstwatchAggKey
-		v   uint64
-		out []Count
+		k      rstwatchAggKey
+		perCPU []uint64 // the kernel counts per CPU
+		out    []Count
 	)
 	it := t.objs.Counts.Iterate()
-	for it.Next(&k, &v) {
+	for it.Next(&k, &perCPU) {
+		var v uint64
+		for _, n := range perCPU {
+			v += n
+		}
 		c := Count{Count: v, Overflow: k.Direction == 0}
 		if !c.Overflow {
 			c.Direction = event.Direction(k.Direction)
@@ -72,7 +76,7 @@ func (t *Tracer) Counts() ([]Count, error) {
 func (t *Tracer) ForgetOwner(pid uint32) error {
 	var (
 		k    rstwatchAggKey
-		v    uint64
+		v    []uint64
 		dead []rstwatchAggKey
 	)
 	it := t.objs.Counts.Iterate()

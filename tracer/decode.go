@@ -87,7 +87,6 @@ func (d *decoder) decode(raw []byte, ev *event.Event) error {
 		Reason:    reasonUnknown,
 		NetNS:     r.Netns,
 		Cookie:    r.Cookie,
-		Inode:     r.Inode,
 		Task: event.Task{
 			PID:    r.TaskPid,
 			TID:    r.TaskTid,

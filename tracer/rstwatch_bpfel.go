@@ -67,7 +67,6 @@ type rstwatchEvent struct {
 	Pad3        uint32
 	TimeNs      uint64
 	Cookie      uint64
-	Inode       uint64
 	TaskCgroup  uint64
 	OwnerCgroup uint64
 	Laddr       [16]uint8

@@ -205,7 +205,12 @@ func Open(cfg Config) (*Tracer, error) {
 	if cfg.Aggregate {
 		// The overflow key (all zero) must exist before the map can fill.
 		var zero rstwatchAggKey
-		if err := t.objs.Counts.Update(&zero, uint64(0), ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+		cpus, err := ebpf.PossibleCPU()
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("tracer: counting CPUs: %w", err)
+		}
+		if err := t.objs.Counts.Update(&zero, make([]uint64, cpus), ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
 			t.Close()
 			return nil, fmt.Errorf("tracer: creating the overflow counter: %w", err)
 		}

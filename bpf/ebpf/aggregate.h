@@ -2,7 +2,9 @@
 /*
  * In-kernel aggregation (serve): one counter per (direction, reason, owner,
  * owner's cgroup, namespace, ZooKeeper endpoint), read by user space on
- * scrape. No ring buffer, no wake-up, no per-event copy.
+ * scrape. No ring buffer, no wake-up, no per-event copy. The counters are
+ * per CPU: a storm that keeps hitting one key on every CPU would otherwise
+ * bounce its cache line between them; user space sums them.
  */
 #ifndef __RSTWATCH_AGGREGATE_H__
 #define __RSTWATCH_AGGREGATE_H__
@@ -10,7 +12,7 @@
 #include "common.h"
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct agg_key);
 	__type(value, __u64);
@@ -38,14 +40,20 @@ static __always_inline void count_event(const struct event *e)
 		__builtin_memcpy(k.zk_addr, e->raddr, sizeof(k.zk_addr));
 	}
 
+	/*
+	 * This CPU's counter. Still atomic: a softirq's program may interrupt
+	 * another program on this CPU between its load and its store; on a
+	 * cache line no other CPU writes, the atomic costs little.
+	 */
 	v = bpf_map_lookup_elem(&counts, &k);
 	if (v) {
 		__sync_fetch_and_add(v, 1);
 		return;
 	}
+	/* A new key starts at one here and zero on the other CPUs. */
 	if (bpf_map_update_elem(&counts, &k, &one, BPF_NOEXIST) == 0)
 		return;
-	/* Lost the race to insert: the key exists now. */
+	/* Another CPU inserted it meanwhile: the key exists now. */
 	v = bpf_map_lookup_elem(&counts, &k);
 	if (v) {
 		__sync_fetch_and_add(v, 1);

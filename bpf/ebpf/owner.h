@@ -142,9 +142,10 @@ static __always_inline bool unaccepted_child(const struct sock *sk, bool typed)
 
 /*
  * The owner of the local end of the connection, and whether it still
- * lives. sk may be NULL (a reset without any socket), a full, timewait or
- * request socket. A refused SYN (no socket, answering a SYN) belongs to no
- * process, whatever earlier connection had the same 4-tuple.
+ * lives (when alive is not NULL). sk may be NULL (a reset without any
+ * socket), a full, timewait or request socket. A refused SYN (no socket,
+ * answering a SYN) belongs to no process, whatever earlier connection had
+ * the same 4-tuple.
  */
 static __always_inline __u8 find_owner(const struct sock *sk, __u8 state, const struct tuple *t,
 				       bool syn, struct owner *out, __u8 *alive, bool typed)
@@ -192,8 +193,10 @@ static __always_inline __u8 find_owner(const struct sock *sk, __u8 state, const 
 		return OWNER_NONE;
 
 	__builtin_memcpy(out, o, sizeof(*out));
-	__u64 *gone = bpf_map_lookup_elem(&exited, &out->pid);
-	*alive = !(gone && *gone > out->learned_ns);
+	if (alive) {
+		__u64 *gone = bpf_map_lookup_elem(&exited, &out->pid);
+		*alive = !(gone && *gone > out->learned_ns);
+	}
 	return src;
 }
 

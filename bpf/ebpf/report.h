@@ -49,22 +49,35 @@ struct reset {
 	bool syn;                /* answering a SYN */
 };
 
-/* Sockets that a full socket's file points at, for user space. */
-static __always_inline __u64 sock_inode(const struct sock *sk, __u8 state, bool typed)
+/* The fields every reset record has, owner included. Every byte is written:
+ * a ring-buffer record is not zeroed. */
+static __always_inline void fill_event(struct event *e, const struct reset *r, const struct owner *o,
+				       __u8 src, __u8 alive)
 {
-	if (!sk || !full_sock(state))
-		return 0;
-	struct socket *so = KREAD(typed, sk, sk_socket);
-	if (!so)
-		return 0;
-	return KREAD(typed, so, file, f_inode, i_ino);
+	e->kind = RECORD_RESET;
+	e->direction = r->direction;
+	e->state = r->state;
+	e->owner_source = src;
+	e->owner_alive = alive;
+	e->pad = 0;
+	e->family = r->t.family;
+	e->lport = r->t.lport;
+	e->rport = r->t.rport;
+	e->reason = r->reason;
+	e->pad2 = 0;
+	e->netns = r->t.netns;
+	e->owner_pid = o->pid;
+	e->owner_tid = o->tid;
+	e->pad3 = 0;
+	e->owner_cgroup = o->cgroup;
+	__builtin_memcpy(e->laddr, r->t.laddr, sizeof(e->laddr));
+	__builtin_memcpy(e->raddr, r->t.raddr, sizeof(e->raddr));
+	__builtin_memcpy(e->owner_comm, o->comm, sizeof(e->owner_comm));
 }
 
 static __always_inline int handle_reset(struct reset *r, bool typed)
 {
-	struct event scratch = {};
-	struct event *e = &scratch;
-	struct owner o = {};
+	struct owner o = {}; /* all zero when there is none */
 	__u8 alive = 0, src;
 	__u64 id, task_cgroup = 0;
 
@@ -75,7 +88,8 @@ static __always_inline int handle_reset(struct reset *r, bool typed)
 	if (filter_ports && !port_has(r->t.lport, PORT_REPORT) && !port_has(r->t.rport, PORT_REPORT))
 		goto filtered;
 
-	src = find_owner(r->sk, r->state, &r->t, r->syn, &o, &alive, typed);
+	/* Whether the owner lives is reported with events only. */
+	src = find_owner(r->sk, r->state, &r->t, r->syn, &o, emit_events ? &alive : NULL, typed);
 	id = bpf_get_current_pid_tgid();
 	if (filter_pid && filter_pid != (id >> 32) && !(src && filter_pid == o.pid))
 		goto filtered;
@@ -84,36 +98,26 @@ static __always_inline int handle_reset(struct reset *r, bool typed)
 	if (filter_cgroups && !cgroup_wanted(task_cgroup) && !(src && cgroup_wanted(o.cgroup)))
 		goto filtered;
 
-	e->kind = RECORD_RESET;
-	e->direction = r->direction;
-	e->state = r->state;
-	e->reason = r->reason;
-	e->family = r->t.family;
-	e->lport = r->t.lport;
-	e->rport = r->t.rport;
-	e->netns = r->t.netns;
-	__builtin_memcpy(e->laddr, r->t.laddr, sizeof(e->laddr));
-	__builtin_memcpy(e->raddr, r->t.raddr, sizeof(e->raddr));
-	e->owner_source = src;
-	if (src) {
-		e->owner_pid = o.pid;
-		e->owner_tid = o.tid;
-		e->owner_alive = alive;
-		e->owner_cgroup = o.cgroup;
-		__builtin_memcpy(e->owner_comm, o.comm, sizeof(e->owner_comm));
+	struct event *rec = NULL;
+	if (emit_events) {
+		rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+		if (!rec)
+			stat_inc(STAT_LOST);
 	}
-
-	if (aggregate)
-		count_event(e);
-	if (!emit_events)
-		return 0;
-
-	struct event *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
-		stat_inc(STAT_LOST);
+		/* Counting only, or the ring is full: build it on the stack. */
+		if (aggregate) {
+			struct event e;
+
+			fill_event(&e, r, &o, src, alive);
+			count_event(&e);
+		}
 		return 0;
 	}
-	__builtin_memcpy(rec, e, sizeof(*rec));
+	/* Built in place in the ring buffer, counted from there. */
+	fill_event(rec, r, &o, src, alive);
+	if (aggregate)
+		count_event(rec);
 	rec->time_ns = bpf_ktime_get_ns();
 	rec->task_pid = id >> 32;
 	rec->task_tid = (__u32)id;
@@ -138,7 +142,6 @@ static __always_inline int handle_reset(struct reset *r, bool typed)
 	rec->cookie = r->cookie;
 	if (!rec->cookie && sk)
 		rec->cookie = KREAD(typed, sk, __sk_common.skc_cookie.counter);
-	rec->inode = sock_inode(sk, r->state, typed);
 	bpf_ringbuf_submit(rec, wakeup_flags());
 	stat_inc(STAT_EMITTED);
 	return 0;

@@ -34,6 +34,7 @@ enum { false = 0, true = 1 };
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_HASH = 5,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
@@ -102,19 +103,13 @@ struct sock_common {
 	struct sock *skc_listener;   /* of a request socket: its listener */
 };
 
-struct inode {
-	long unsigned int i_ino;
-};
-
 struct file {
 	void *private_data;
-	struct inode *f_inode;
 };
 
 struct sock;
 
 struct socket {
-	struct file *file;
 	struct sock *sk;
 };
 

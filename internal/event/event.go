@@ -89,7 +89,6 @@ type Event struct {
 	Reason    string // kernel sk_rst_reason name, "UNKNOWN" when not reported
 	NetNS     uint32 // network namespace inode, 0 when unknown
 	Cookie    uint64 // socket cookie, 0 when unknown
-	Inode     uint64 // socket inode while a process holds it, 0 otherwise
 	Task      Task
 	Owner     *Owner // nil when no local process ever owned the connection
 
