@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.Duration, "duration", 4*time.Second, "length of one storm or churn run")
 	fs.IntVar(&o.Workers, "workers", runtime.NumCPU(), "storm threads")
 	fs.DurationVar(&o.Settle, "settle", 500*time.Millisecond, "pause after a storm before stopping the tracer, so it can drain")
-	fs.BoolVar(&quick, "quick", false, "smoke test: 1 round, 1s storms")
+	fs.BoolVar(&quick, "quick", false, "smoke test: 1 round, 1s runs")
 	fs.StringVar(&only, "only", "", "comma-separated configurations to run besides the baseline (default: all)")
 	fs.StringVar(&shapes, "shapes", "refused,linger,churn", "comma-separated workloads: storm shapes and churn")
 	fs.StringVar(&resultsDir, "results", "bench/results", "`directory` for the JSON results")
