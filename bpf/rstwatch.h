@@ -37,12 +37,13 @@ enum owner_source {
 enum stat_index {
 	STAT_SEEN = 0,     /* resets seen by the programs (before filters) */
 	STAT_EMITTED = 1,  /* reset records submitted to the ring buffer */
-	STAT_LOST = 2,     /* ring buffer full: records dropped */
+	STAT_LOST = 2,     /* ring buffer full: reset records dropped */
 	STAT_FILTERED = 3, /* dropped by --pid/--port/--netns/cgroup filters */
 	STAT_AGG_FULL = 4, /* aggregation map full: counted in the overflow key */
 	STAT_OWNER_FULL = 5, /* owner table full: a socket's owner not remembered */
 	STAT_CONNECTS = 6, /* ZooKeeper connect records submitted */
-	STAT_MAX = 7,
+	STAT_CONNECTS_LOST = 7, /* ring buffer full: connect records dropped */
+	STAT_MAX = 8,
 };
 
 /* What is remembered of a socket's owner, at the time it was learned. */

@@ -121,14 +121,15 @@ const (
 type rstwatchStatIndex uint32
 
 const (
-	rstwatchStatIndexSTAT_SEEN       rstwatchStatIndex = 0
-	rstwatchStatIndexSTAT_EMITTED    rstwatchStatIndex = 1
-	rstwatchStatIndexSTAT_LOST       rstwatchStatIndex = 2
-	rstwatchStatIndexSTAT_FILTERED   rstwatchStatIndex = 3
-	rstwatchStatIndexSTAT_AGG_FULL   rstwatchStatIndex = 4
-	rstwatchStatIndexSTAT_OWNER_FULL rstwatchStatIndex = 5
-	rstwatchStatIndexSTAT_CONNECTS   rstwatchStatIndex = 6
-	rstwatchStatIndexSTAT_MAX        rstwatchStatIndex = 7
+	rstwatchStatIndexSTAT_SEEN          rstwatchStatIndex = 0
+	rstwatchStatIndexSTAT_EMITTED       rstwatchStatIndex = 1
+	rstwatchStatIndexSTAT_LOST          rstwatchStatIndex = 2
+	rstwatchStatIndexSTAT_FILTERED      rstwatchStatIndex = 3
+	rstwatchStatIndexSTAT_AGG_FULL      rstwatchStatIndex = 4
+	rstwatchStatIndexSTAT_OWNER_FULL    rstwatchStatIndex = 5
+	rstwatchStatIndexSTAT_CONNECTS      rstwatchStatIndex = 6
+	rstwatchStatIndexSTAT_CONNECTS_LOST rstwatchStatIndex = 7
+	rstwatchStatIndexSTAT_MAX           rstwatchStatIndex = 8
 )
 
 type rstwatchTuple struct {

@@ -413,8 +413,12 @@ type Stats struct {
 	// the owner table (--owner-table-size) was full: their resets show no
 	// owner unless a later scan of open files names one.
 	OwnerFull uint64
-	// Connects counts ZooKeeper connect records written (Config.ZKPorts).
-	Connects uint64
+	// Connects counts ZooKeeper connect records written (Config.ZKPorts),
+	// ConnectsLost those dropped because the ring buffer was full (nobody
+	// read it, or not fast enough). Resets are not affected: Lost counts
+	// reset records only.
+	Connects     uint64
+	ConnectsLost uint64
 }
 
 // lost reads only the drop counter: the read loop checks it every pass.
@@ -438,7 +442,7 @@ func (t *Tracer) stat(i rstwatchStatIndex) (uint64, error) {
 // Stats reads the per-CPU counters.
 func (t *Tracer) Stats() (Stats, error) {
 	var s Stats
-	dst := []*uint64{&s.Seen, &s.Emitted, &s.Lost, &s.Filtered, &s.AggFull, &s.OwnerFull, &s.Connects}
+	dst := []*uint64{&s.Seen, &s.Emitted, &s.Lost, &s.Filtered, &s.AggFull, &s.OwnerFull, &s.Connects, &s.ConnectsLost}
 	for i, d := range dst {
 		n, err := t.stat(rstwatchStatIndex(i))
 		if err != nil {

@@ -170,9 +170,10 @@ static __always_inline void report_connect(const struct sock *sk, const struct o
 	if (filter_cgroups && !cgroup_wanted(o->cgroup))
 		return;
 
+	/* Counted apart: a lost connect record is not a lost reset. */
 	struct connect_event *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
 	if (!c) {
-		stat_inc(STAT_LOST);
+		stat_inc(STAT_CONNECTS_LOST);
 		return;
 	}
 	c->kind = RECORD_CONNECT;
