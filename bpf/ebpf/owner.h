@@ -153,7 +153,8 @@ static __always_inline __u8 find_owner(const struct sock *sk, __u8 state, const 
 	struct owner *o = NULL;
 	__u8 src = OWNER_NONE;
 
-	if (sk) {
+	/* Only full sockets are remembered: not timewait or request ones. */
+	if (sk && full_sock(state)) {
 		__u64 key = (__u64)sk;
 
 		o = bpf_map_lookup_elem(&owner_by_sock, &key);
