@@ -6,8 +6,9 @@
  * owns (or last owned) the socket and the kernel's reason.
  *
  * This file holds the entry points only; the logic is in ebpf/: tuple.h
- * (which connection), owner.h (who owns it), aggregate.h (in-kernel counts)
- * and report.h (filters and records for user space).
+ * (which connection), owner.h (who owns it), aggregate.h (in-kernel counts),
+ * report.h (a reset: filters, records for user space) and lifecycle.h
+ * (what a socket's state changes and accept teach about its owner).
  *
  * Each hook has two programs. The BTF-typed one (tp_btf) gets the kernel's
  * own arguments and reads the socket with plain loads; the classic
@@ -20,16 +21,9 @@
 #include "ebpf/owner.h"
 #include "ebpf/aggregate.h"
 #include "ebpf/report.h"
+#include "ebpf/lifecycle.h"
 
 char __license[] SEC("license") = "GPL";
-
-/*
- * Before 6.10 tcp:tcp_send_reset does not fire for resets sent from
- * tcp_v4/v6_send_reset (a refused SYN, data for a closed or timewait
- * connection). Where fentry programs there attach, the loader sets this and
- * the tracepoint program leaves every reset with a packet to them.
- */
-volatile __u32 passive_by_fentry = 0;
 
 /* Force bpf2go to emit these types. */
 const struct event *unused_event __attribute__((unused));
@@ -41,34 +35,6 @@ const enum rst_direction *unused_rst_direction __attribute__((unused));
 const enum record_kind *unused_record_kind __attribute__((unused));
 
 /* --- sent resets ------------------------------------------------------- */
-
-/*
- * A sent reset answers the segment in skb when there is one (its tuple is
- * exact even for a listener or no socket), else it is an active reset of
- * the socket. sk may be NULL (no socket), full, timewait or request.
- */
-static __always_inline int send_reset(const struct sock *sk, const struct sk_buff *skb, __u16 reason, bool typed)
-{
-	struct reset r = { .sk = sk, .reason = reason, .direction = RST_SEND };
-	struct tcphdr tcp;
-
-	if (sk)
-		r.state = KREAD(typed, sk, __sk_common.skc_state);
-	if (skb) {
-		if (tuple_from_skb_reversed(skb, &r.t, &tcp, typed))
-			return 0;
-		r.syn = tcp.syn && !tcp.ack;
-	} else if (sk) {
-		tuple_from_sock(sk, r.state, &r.t, typed);
-	} else {
-		return 0;
-	}
-	if (sk)
-		r.t.netns = sock_netns(sk, typed);
-	else
-		r.t.netns = KREAD(typed, skb, dev, nd_net.net, ns.inum);
-	return handle_reset(&r, typed);
-}
 
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(rstwatch_send_reset_btf, const struct sock *sk, const struct sk_buff *skb)
@@ -98,27 +64,6 @@ int rstwatch_send_reset(void *ctx)
 	return send_reset(args->skaddr, args->skbaddr, REASON_UNKNOWN, false);
 }
 
-/*
- * fentry runs on entry, before the function's own early returns: it does
- * not answer a reset with a reset, so neither does this.
- */
-static __always_inline int fentry_reset(const struct sock *sk, const struct sk_buff *skb)
-{
-	struct reset r = { .sk = sk, .reason = REASON_UNKNOWN, .direction = RST_SEND };
-	struct tcphdr tcp;
-
-	if (tuple_from_skb_reversed(skb, &r.t, &tcp, false) || tcp.rst)
-		return 0;
-	r.syn = tcp.syn && !tcp.ack;
-	if (sk) {
-		r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
-		r.t.netns = sock_netns(sk, false);
-	} else {
-		r.t.netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
-	}
-	return handle_reset(&r, false);
-}
-
 SEC("fentry/tcp_v4_send_reset")
 int BPF_PROG(rstwatch_fentry_v4_send_reset, const struct sock *sk, const struct sk_buff *skb)
 {
@@ -136,79 +81,22 @@ int BPF_PROG(rstwatch_fentry_v6_send_reset, const struct sock *sk, const struct 
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(rstwatch_receive_reset_btf, const struct sock *sk)
 {
-	struct reset r = { .sk = sk, .reason = REASON_UNKNOWN, .direction = RST_RECEIVE };
-
-	if (!sk)
-		return 0;
-	mark_reset_received(sk);
-	r.state = sk->__sk_common.skc_state;
-	tuple_from_sock(sk, r.state, &r.t, true);
-	r.t.netns = sock_netns(sk, true);
-	return handle_reset(&r, true);
+	return receive_reset(sk, NULL, 0, true);
 }
 
 SEC("tracepoint/tcp/tcp_receive_reset")
 int rstwatch_receive_reset(struct trace_event_raw_tcp_event_sk *args)
 {
-	const struct sock *sk = args->skaddr;
-	struct reset r = { .sk = sk, .reason = REASON_UNKNOWN, .direction = RST_RECEIVE };
+	struct tuple t = {};
+	__u64 cookie = 0;
 
-	if (!sk)
-		return 0;
-	mark_reset_received(sk);
 	if (bpf_core_field_exists(args->sock_cookie))
-		r.cookie = args->sock_cookie;
-	r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	TUPLE_FROM_CTX(args, &r.t);
-	r.t.netns = sock_netns(sk, false);
-	return handle_reset(&r, false);
+		cookie = args->sock_cookie;
+	TUPLE_FROM_CTX(args, &t);
+	return receive_reset(args->skaddr, &t, cookie, false);
 }
 
 /* --- owner learning ---------------------------------------------------- */
-
-/*
- * CLOSE -> SYN_SENT happens inside connect() (or a fast-open sendmsg),
- * -> LISTEN inside listen(): the current task is the owner. -> CLOSE may
- * keep the owner under the 4-tuple (owner.h). SYN_SENT -> ESTABLISHED of a
- * ZooKeeper connection is reported when asked for (the local port is only
- * known once connect() has picked it).
- */
-static __always_inline int set_state(const struct sock *sk, int oldstate, int newstate,
-				     struct tuple *ctx_tuple, bool typed)
-{
-	bool closed_by_reset = closing_by_received_reset(sk, newstate);
-
-	switch (newstate) {
-	case TCP_SYN_SENT:
-		remember_current(sk, typed);
-		break;
-	case TCP_LISTEN:
-		remember_listener(sk, typed);
-		break;
-	case TCP_ESTABLISHED:
-		if (zk_connects && oldstate == TCP_SYN_SENT) {
-			__u64 key = (__u64)sk;
-			struct owner *o = bpf_map_lookup_elem(&owner_by_sock, &key);
-
-			if (o)
-				report_connect(sk, o, false, typed);
-		}
-		break;
-	case TCP_CLOSE:
-		if (closed_by_reset || !keep_after_close(oldstate))
-			break;
-		if (ctx_tuple) {
-			remember_tuple(sk, ctx_tuple, typed);
-		} else {
-			struct tuple t = {};
-
-			tuple_from_sock(sk, oldstate, &t, typed);
-			remember_tuple(sk, &t, typed);
-		}
-		break;
-	}
-	return 0;
-}
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(rstwatch_set_state_btf, const struct sock *sk, int oldstate, int newstate)
@@ -243,28 +131,6 @@ SEC("tracepoint/tcp/tcp_destroy_sock")
 int rstwatch_destroy_sock(struct trace_event_raw_tcp_event_sk *args)
 {
 	forget_sock(args->skaddr);
-	return 0;
-}
-
-/*
- * Accepted sockets: no BTF-typed hook sees them (a tp_btf program on
- * raw_syscalls:sys_exit would run for every system call), so both kinds use
- * the classic syscall tracepoints, which cost nothing for other calls.
- */
-static __always_inline int accepted(struct trace_event_raw_sys_exit *args)
-{
-	const struct sock *sk = accepted_sock(args->ret);
-
-	if (!sk)
-		return 0;
-	remember_current(sk, false);
-	if (zk_connects) {
-		__u64 key = (__u64)sk;
-		struct owner *o = bpf_map_lookup_elem(&owner_by_sock, &key);
-
-		if (o)
-			report_connect(sk, o, true, false);
-	}
 	return 0;
 }
 

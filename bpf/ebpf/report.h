@@ -194,4 +194,82 @@ static __always_inline void report_connect(const struct sock *sk, const struct o
 	stat_inc(STAT_CONNECTS);
 }
 
+/*
+ * Before 6.10 tcp:tcp_send_reset does not fire for resets sent from
+ * tcp_v4/v6_send_reset (a refused SYN, data for a closed or timewait
+ * connection). Where fentry programs there attach, the loader sets this and
+ * the tracepoint program leaves every reset with a packet to them.
+ */
+volatile __u32 passive_by_fentry = 0;
+
+/*
+ * A sent reset answers the segment in skb when there is one (its tuple is
+ * exact even for a listener or no socket), else it is an active reset of
+ * the socket. sk may be NULL (no socket), full, timewait or request.
+ */
+static __always_inline int send_reset(const struct sock *sk, const struct sk_buff *skb, __u16 reason, bool typed)
+{
+	struct reset r = { .sk = sk, .reason = reason, .direction = RST_SEND };
+	struct tcphdr tcp;
+
+	if (sk)
+		r.state = KREAD(typed, sk, __sk_common.skc_state);
+	if (skb) {
+		if (tuple_from_skb_reversed(skb, &r.t, &tcp, typed))
+			return 0;
+		r.syn = tcp.syn && !tcp.ack;
+	} else if (sk) {
+		tuple_from_sock(sk, r.state, &r.t, typed);
+	} else {
+		return 0;
+	}
+	if (sk)
+		r.t.netns = sock_netns(sk, typed);
+	else
+		r.t.netns = KREAD(typed, skb, dev, nd_net.net, ns.inum);
+	return handle_reset(&r, typed);
+}
+
+/*
+ * fentry runs on entry, before the function's own early returns: it does
+ * not answer a reset with a reset, so neither does this.
+ */
+static __always_inline int fentry_reset(const struct sock *sk, const struct sk_buff *skb)
+{
+	struct reset r = { .sk = sk, .reason = REASON_UNKNOWN, .direction = RST_SEND };
+	struct tcphdr tcp;
+
+	if (tuple_from_skb_reversed(skb, &r.t, &tcp, false) || tcp.rst)
+		return 0;
+	r.syn = tcp.syn && !tcp.ack;
+	if (sk) {
+		r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
+		r.t.netns = sock_netns(sk, false);
+	} else {
+		r.t.netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	}
+	return handle_reset(&r, false);
+}
+
+/*
+ * A reset received on a full socket. Classic programs pass the tuple and
+ * cookie their tracepoint recorded; typed ones read them from the socket.
+ */
+static __always_inline int receive_reset(const struct sock *sk, const struct tuple *ctx_tuple, __u64 cookie,
+					 bool typed)
+{
+	struct reset r = { .sk = sk, .reason = REASON_UNKNOWN, .direction = RST_RECEIVE, .cookie = cookie };
+
+	if (!sk)
+		return 0;
+	mark_reset_received(sk);
+	r.state = KREAD(typed, sk, __sk_common.skc_state);
+	if (ctx_tuple)
+		r.t = *ctx_tuple;
+	else
+		tuple_from_sock(sk, r.state, &r.t, typed);
+	r.t.netns = sock_netns(sk, typed);
+	return handle_reset(&r, typed);
+}
+
 #endif /* __RSTWATCH_REPORT_H__ */
