@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"os"
 	"slices"
 	"time"
@@ -38,7 +39,7 @@ type Config struct {
 	// captured when the owner was learned) or whose task's cgroup is one
 	// of these cgroup v2 ids (the inode number of the cgroup's directory).
 	Cgroups        []uint64
-	OwnerTableSize int // sockets and 4-tuples remembered for attribution
+	OwnerTableSize int // sockets remembered for attribution, and slots of the 4-tuple cache (rounded up to a power of two)
 	// Aggregate counts resets in a kernel map keyed by direction, reason,
 	// owner, owner's cgroup, network namespace and ZooKeeper endpoint;
 	// Events streams every reset through the ring buffer. At least one
@@ -245,9 +246,10 @@ const maxCgroups = 1024
 func (t *Tracer) configure(spec *ebpf.CollectionSpec) error {
 	cfg := t.cfg
 	spec.Maps[rstwatchMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
-	for _, m := range []string{rstwatchMapOwnerBySock, rstwatchMapOwnerByTuple} {
-		spec.Maps[m].MaxEntries = uint32(cfg.OwnerTableSize)
-	}
+	spec.Maps[rstwatchMapOwnerBySock].MaxEntries = uint32(cfg.OwnerTableSize)
+	// The 4-tuple cache is indexed by a hash masked to its size.
+	slots := uint32(1) << bits.Len32(uint32(cfg.OwnerTableSize)-1)
+	spec.Maps[rstwatchMapOwnerByTuple].MaxEntries = slots
 	if !cfg.Aggregate {
 		spec.Maps[rstwatchMapCounts].MaxEntries = 1
 	}
@@ -257,14 +259,15 @@ func (t *Tracer) configure(spec *ebpf.CollectionSpec) error {
 		spec.Maps[rstwatchMapEvents].MaxEntries = uint32(max(os.Getpagesize(), noEventsRingSize))
 	}
 	consts := map[string]any{
-		"filter_pid":     cfg.PID,
-		"filter_netns":   cfg.NetNS,
-		"filter_ports":   len(cfg.Ports) > 0,
-		"filter_cgroups": len(cfg.Cgroups) > 0,
-		"emit_events":    !cfg.NoEvents,
-		"aggregate":      cfg.Aggregate,
-		"zk_connects":    len(cfg.ZKPorts) > 0,
-		"wakeup_bytes":   uint64(0),
+		"filter_pid":      cfg.PID,
+		"filter_netns":    cfg.NetNS,
+		"filter_ports":    len(cfg.Ports) > 0,
+		"filter_cgroups":  len(cfg.Cgroups) > 0,
+		"emit_events":     !cfg.NoEvents,
+		"aggregate":       cfg.Aggregate,
+		"zk_connects":     len(cfg.ZKPorts) > 0,
+		"wakeup_bytes":    uint64(0),
+		"tuple_slot_mask": slots - 1,
 	}
 	if !cfg.WakeupPerEvent {
 		consts["wakeup_bytes"] = uint64(spec.Maps[rstwatchMapEvents].MaxEntries / 4)

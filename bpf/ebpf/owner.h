@@ -29,14 +29,103 @@ struct {
 	__type(value, struct owner);
 } owner_by_sock SEC(".maps");
 
-/* Closed connections, a cache: the least recently used are forgotten. */
+/*
+ * Closed connections: a direct-mapped cache, one slot per hash of the
+ * 4-tuple, a later connection overwriting an earlier one in its slot. An
+ * LRU hash did the same job at about a microsecond per insert once full
+ * (evictions take other buckets' locks), which every actively closed
+ * connection paid; a slot costs a hash and two cache lines.
+ *
+ * Slots are written by any CPU, so each has a sequence number: odd while
+ * being written. A writer takes the slot with a compare-and-swap (or leaves
+ * it, when another writer has it) and releases it with an atomic add; a
+ * reader copies the slot and keeps the copy only if the sequence was even
+ * and unchanged around it, and only if the copied tuple is its own. So a
+ * torn slot is never taken for an owner. The 64-bit atomics are full
+ * barriers on every architecture the JITs support.
+ */
+struct tuple_slot {
+	__u64 seq;
+	struct tuple t;
+	struct owner o;
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__type(key, struct tuple);
-	__type(value, struct owner);
+	__type(key, __u32);
+	__type(value, struct tuple_slot);
 } owner_by_tuple SEC(".maps");
+
+/* max_entries of owner_by_tuple minus one (a power of two): set by the loader. */
+const volatile __u32 tuple_slot_mask = 65535;
+
+static __always_inline __u32 tuple_hash(const struct tuple *t)
+{
+	const __u32 *w = (const __u32 *)t;
+	__u32 h = 0x811c9dc5;
+
+#pragma unroll
+	for (int i = 0; i < sizeof(*t) / 4; i++) {
+		h ^= w[i];
+		h *= 0x01000193;
+	}
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	return h;
+}
+
+static __always_inline bool tuple_equal(const struct tuple *a, const struct tuple *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 diff = 0;
+
+#pragma unroll
+	for (int i = 0; i < sizeof(*a) / 4; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
+static __always_inline void tuple_put(const struct tuple *t, const struct owner *o)
+{
+	__u32 idx = tuple_hash(t) & tuple_slot_mask;
+	struct tuple_slot *s = bpf_map_lookup_elem(&owner_by_tuple, &idx);
+
+	if (!s)
+		return;
+	__u64 seq = s->seq;
+	if ((seq & 1) || __sync_val_compare_and_swap(&s->seq, seq, seq + 1) != seq)
+		return; /* another writer has the slot: this copy is not kept */
+	__builtin_memcpy(&s->t, t, sizeof(s->t));
+	__builtin_memcpy(&s->o, o, sizeof(s->o));
+	__sync_fetch_and_add(&s->seq, 1);
+}
+
+/*
+ * Copies the owner remembered for t into out and returns true; leaves out
+ * alone and returns false when there is none (or the slot was being
+ * written).
+ */
+static __always_inline bool tuple_get(const struct tuple *t, struct owner *out)
+{
+	__u32 idx = tuple_hash(t) & tuple_slot_mask;
+	struct tuple_slot *s = bpf_map_lookup_elem(&owner_by_tuple, &idx);
+	struct tuple seen;
+	struct owner o;
+
+	if (!s)
+		return false;
+	__u64 before = __sync_fetch_and_add(&s->seq, 0);
+	if (before == 0 || (before & 1))
+		return false; /* never written, or being written */
+	__builtin_memcpy(&seen, &s->t, sizeof(seen));
+	__builtin_memcpy(&o, &s->o, sizeof(o));
+	if (__sync_fetch_and_add(&s->seq, 0) != before || !tuple_equal(&seen, t))
+		return false;
+	__builtin_memcpy(out, &o, sizeof(*out));
+	return true;
+}
 
 struct listener_key {
 	__u32 netns;
@@ -167,9 +256,10 @@ static __always_inline __u8 find_owner(const struct sock *sk, __u8 state, const 
 	 * is a later connection, not the one remembered.
 	 */
 	if (!o && ((!sk && !syn) || state == TCP_TIME_WAIT)) {
-		o = bpf_map_lookup_elem(&owner_by_tuple, t);
-		if (o)
+		if (tuple_get(t, out)) {
 			src = OWNER_TUPLE;
+			goto found;
+		}
 	}
 	/*
 	 * A request socket, or a child the application has not accepted yet,
@@ -192,8 +282,8 @@ static __always_inline __u8 find_owner(const struct sock *sk, __u8 state, const 
 	}
 	if (!o)
 		return OWNER_NONE;
-
 	__builtin_memcpy(out, o, sizeof(*out));
+found:
 	if (alive) {
 		__u64 *gone = bpf_map_lookup_elem(&exited, &out->pid);
 		*alive = !(gone && *gone > out->learned_ns);
@@ -232,7 +322,7 @@ static __always_inline void remember_tuple(const struct sock *sk, struct tuple *
 	if (!known)
 		return;
 	t->netns = sock_netns(sk, typed);
-	bpf_map_update_elem(&owner_by_tuple, t, known, BPF_ANY);
+	tuple_put(t, known);
 }
 
 /*
