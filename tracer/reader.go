@@ -85,16 +85,18 @@ func (l *loop) run(ctx context.Context) error {
 		rec ringbuf.Record
 		ev  event.Event
 	)
+	interval := l.interval
 	for {
 		done := ctx.Err() != nil
 		// Records are submitted without a wake-up under load, so the
 		// reader drains on a timer; after ctx is done one last pass with
 		// a past deadline takes what is left.
-		deadline := time.Now().Add(l.interval)
+		deadline := time.Now().Add(interval)
 		if done {
 			deadline = time.Now()
 		}
 		l.src.SetDeadline(deadline)
+		got := false
 		for {
 			err := l.src.ReadInto(&rec)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -107,8 +109,10 @@ func (l *loop) run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("tracer: reading the ring buffer: %w", err)
 			}
+			got = true
 			l.handle(rec.RawSample, &ev)
 		}
+		interval = l.next(interval, got)
 		l.checkLost()
 		if l.cb.PassDone != nil {
 			l.cb.PassDone()
@@ -117,6 +121,23 @@ func (l *loop) run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// idlePollInterval is the longest the reader sleeps while nothing comes:
+// a host without resets should not pay for a reader polling every few
+// milliseconds, and a burst wakes it early anyway (a quarter of the ring).
+const idlePollInterval = 100 * time.Millisecond
+
+// next is the interval after a pass: back to the configured one when the
+// pass read records, doubling up to idlePollInterval while none come.
+func (l *loop) next(cur time.Duration, got bool) time.Duration {
+	if got || cur >= idlePollInterval {
+		if got {
+			return l.interval
+		}
+		return max(cur, l.interval)
+	}
+	return min(2*cur, idlePollInterval)
 }
 
 // handle decodes one record and hands it to its callback.

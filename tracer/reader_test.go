@@ -268,3 +268,26 @@ func BenchmarkDecode(b *testing.B) {
 		d.decode(raw, &ev)
 	}
 }
+
+// An idle reader backs off to idlePollInterval; a pass that reads records
+// brings it back to its configured interval.
+func TestLoopBacksOffWhileIdle(t *testing.T) {
+	l := &loop{interval: 5 * time.Millisecond}
+	cur := l.interval
+	var seen []time.Duration
+	for range 7 {
+		cur = l.next(cur, false)
+		seen = append(seen, cur)
+	}
+	if got := fmt.Sprint(seen); got != "[10ms 20ms 40ms 80ms 100ms 100ms 100ms]" {
+		t.Fatalf("idle intervals %s", got)
+	}
+	if cur = l.next(cur, true); cur != 5*time.Millisecond {
+		t.Fatalf("after records: %v, want the configured 5ms", cur)
+	}
+	// A configured interval above the idle one is kept.
+	slow := &loop{interval: 200 * time.Millisecond}
+	if got := slow.next(slow.interval, false); got != 200*time.Millisecond {
+		t.Fatalf("slow loop idles at %v", got)
+	}
+}
