@@ -132,21 +132,25 @@ const (
 	rstwatchStatIndexSTAT_MAX           rstwatchStatIndex = 8
 )
 
-type rstwatchTupleSlot struct {
-	_   structs.HostLayout
-	Seq uint64
-	T   struct {
-		_      structs.HostLayout
-		Netns  uint32
-		Family uint16
-		Lport  uint16
-		Rport  uint16
-		Pad    uint16
-		Laddr  [16]uint8
-		Raddr  [16]uint8
+type rstwatchTupleBucket struct {
+	_      structs.HostLayout
+	Writes uint64
+	Slot   [4]struct {
+		_   structs.HostLayout
+		Seq uint64
+		T   struct {
+			_      structs.HostLayout
+			Netns  uint32
+			Family uint16
+			Lport  uint16
+			Rport  uint16
+			Pad    uint16
+			Laddr  [16]uint8
+			Raddr  [16]uint8
+		}
+		Pad uint32
+		O   rstwatchOwner
 	}
-	_ [4]byte
-	O rstwatchOwner
 }
 
 // Names of all BPF objects in the ELF.
@@ -185,7 +189,7 @@ const (
 	rstwatchVarFilterPid                  = "filter_pid"
 	rstwatchVarFilterPorts                = "filter_ports"
 	rstwatchVarPassiveByFentry            = "passive_by_fentry"
-	rstwatchVarTupleSlotMask              = "tuple_slot_mask"
+	rstwatchVarTupleBucketMask            = "tuple_bucket_mask"
 	rstwatchVarUnusedAggKey               = "unused_agg_key"
 	rstwatchVarUnusedConnectEvent         = "unused_connect_event"
 	rstwatchVarUnusedEvent                = "unused_event"
@@ -283,7 +287,7 @@ type rstwatchVariableSpecs struct {
 	FilterPid          *ebpf.VariableSpec `ebpf:"filter_pid"`
 	FilterPorts        *ebpf.VariableSpec `ebpf:"filter_ports"`
 	PassiveByFentry    *ebpf.VariableSpec `ebpf:"passive_by_fentry"`
-	TupleSlotMask      *ebpf.VariableSpec `ebpf:"tuple_slot_mask"`
+	TupleBucketMask    *ebpf.VariableSpec `ebpf:"tuple_bucket_mask"`
 	UnusedAggKey       *ebpf.VariableSpec `ebpf:"unused_agg_key"`
 	UnusedConnectEvent *ebpf.VariableSpec `ebpf:"unused_connect_event"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
@@ -353,7 +357,7 @@ type rstwatchVariables struct {
 	FilterPid          *ebpf.Variable `ebpf:"filter_pid"`
 	FilterPorts        *ebpf.Variable `ebpf:"filter_ports"`
 	PassiveByFentry    *ebpf.Variable `ebpf:"passive_by_fentry"`
-	TupleSlotMask      *ebpf.Variable `ebpf:"tuple_slot_mask"`
+	TupleBucketMask    *ebpf.Variable `ebpf:"tuple_bucket_mask"`
 	UnusedAggKey       *ebpf.Variable `ebpf:"unused_agg_key"`
 	UnusedConnectEvent *ebpf.Variable `ebpf:"unused_connect_event"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`

@@ -239,6 +239,10 @@ func Open(cfg Config) (*Tracer, error) {
 	return t, nil
 }
 
+// tupleWays is TUPLE_WAYS in bpf/ebpf/owner.h: slots per bucket of the
+// 4-tuple cache.
+const tupleWays = 4
+
 // maxCgroups is the size of the kernel's cgroup filter.
 const maxCgroups = 1024
 
@@ -247,9 +251,11 @@ func (t *Tracer) configure(spec *ebpf.CollectionSpec) error {
 	cfg := t.cfg
 	spec.Maps[rstwatchMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
 	spec.Maps[rstwatchMapOwnerBySock].MaxEntries = uint32(cfg.OwnerTableSize)
-	// The 4-tuple cache is indexed by a hash masked to its size.
-	slots := uint32(1) << bits.Len32(uint32(cfg.OwnerTableSize)-1)
-	spec.Maps[rstwatchMapOwnerByTuple].MaxEntries = slots
+	// The 4-tuple cache has 4-way buckets indexed by a hash masked to
+	// their number: as many slots as the owner table has entries, rounded
+	// up to a power of two.
+	buckets := uint32(1) << bits.Len32(uint32(max(cfg.OwnerTableSize/tupleWays, 1))-1)
+	spec.Maps[rstwatchMapOwnerByTuple].MaxEntries = buckets
 	if !cfg.Aggregate {
 		spec.Maps[rstwatchMapCounts].MaxEntries = 1
 	}
@@ -259,15 +265,15 @@ func (t *Tracer) configure(spec *ebpf.CollectionSpec) error {
 		spec.Maps[rstwatchMapEvents].MaxEntries = uint32(max(os.Getpagesize(), noEventsRingSize))
 	}
 	consts := map[string]any{
-		"filter_pid":      cfg.PID,
-		"filter_netns":    cfg.NetNS,
-		"filter_ports":    len(cfg.Ports) > 0,
-		"filter_cgroups":  len(cfg.Cgroups) > 0,
-		"emit_events":     !cfg.NoEvents,
-		"aggregate":       cfg.Aggregate,
-		"zk_connects":     len(cfg.ZKPorts) > 0,
-		"wakeup_bytes":    uint64(0),
-		"tuple_slot_mask": slots - 1,
+		"filter_pid":        cfg.PID,
+		"filter_netns":      cfg.NetNS,
+		"filter_ports":      len(cfg.Ports) > 0,
+		"filter_cgroups":    len(cfg.Cgroups) > 0,
+		"emit_events":       !cfg.NoEvents,
+		"aggregate":         cfg.Aggregate,
+		"zk_connects":       len(cfg.ZKPorts) > 0,
+		"wakeup_bytes":      uint64(0),
+		"tuple_bucket_mask": buckets - 1,
 	}
 	if !cfg.WakeupPerEvent {
 		consts["wakeup_bytes"] = uint64(spec.Maps[rstwatchMapEvents].MaxEntries / 4)

@@ -30,35 +30,46 @@ struct {
 } owner_by_sock SEC(".maps");
 
 /*
- * Closed connections: a direct-mapped cache, one slot per hash of the
- * 4-tuple, a later connection overwriting an earlier one in its slot. An
- * LRU hash did the same job at about a microsecond per insert once full
- * (evictions take other buckets' locks), which every actively closed
- * connection paid; a slot costs a hash and two cache lines.
+ * Closed connections: a cache of 4-way buckets, one bucket per hash of the
+ * 4-tuple. Entries are written once and read rarely, so replacing the
+ * oldest of a bucket (each bucket counts its writes) is what an LRU would
+ * do. An LRU hash did the same job at about a microsecond per insert once
+ * full (evictions take other buckets' locks), which every actively closed
+ * connection paid; a bucket costs a hash and a few cache lines. Four ways
+ * keep an entry against unrelated closes landing in its bucket: at 50k
+ * closes a second into 16k buckets, the four that push it out take ~1 s.
  *
  * Slots are written by any CPU, so each has a sequence number: odd while
- * being written. A writer takes the slot with a compare-and-swap (or leaves
- * it, when another writer has it) and releases it with an atomic add; a
- * reader copies the slot and keeps the copy only if the sequence was even
- * and unchanged around it, and only if the copied tuple is its own. So a
- * torn slot is never taken for an owner. The 64-bit atomics are full
+ * being written. A writer takes the slot with a compare-and-swap (or gives
+ * the copy up when another writer has it) and releases it with an atomic
+ * add; a reader copies a slot and keeps the copy only if the sequence was
+ * even and unchanged around it, and only if the copied tuple is its own. So
+ * a torn slot is never taken for an owner. The 64-bit atomics are full
  * barriers on every architecture the JITs support.
  */
+#define TUPLE_WAYS 4
+
 struct tuple_slot {
 	__u64 seq;
 	struct tuple t;
+	__u32 pad;
 	struct owner o;
+};
+
+struct tuple_bucket {
+	__u64 writes; /* the next slot to replace, modulo TUPLE_WAYS */
+	struct tuple_slot slot[TUPLE_WAYS];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
 	__type(key, __u32);
-	__type(value, struct tuple_slot);
+	__type(value, struct tuple_bucket);
 } owner_by_tuple SEC(".maps");
 
 /* max_entries of owner_by_tuple minus one (a power of two): set by the loader. */
-const volatile __u32 tuple_slot_mask = 65535;
+const volatile __u32 tuple_bucket_mask = 16383;
 
 static __always_inline __u32 tuple_hash(const struct tuple *t)
 {
@@ -89,11 +100,12 @@ static __always_inline bool tuple_equal(const struct tuple *a, const struct tupl
 
 static __always_inline void tuple_put(const struct tuple *t, const struct owner *o)
 {
-	__u32 idx = tuple_hash(t) & tuple_slot_mask;
-	struct tuple_slot *s = bpf_map_lookup_elem(&owner_by_tuple, &idx);
+	__u32 idx = tuple_hash(t) & tuple_bucket_mask;
+	struct tuple_bucket *b = bpf_map_lookup_elem(&owner_by_tuple, &idx);
 
-	if (!s)
+	if (!b)
 		return;
+	struct tuple_slot *s = &b->slot[__sync_fetch_and_add(&b->writes, 1) & (TUPLE_WAYS - 1)];
 	__u64 seq = s->seq;
 	if ((seq & 1) || __sync_val_compare_and_swap(&s->seq, seq, seq + 1) != seq)
 		return; /* another writer has the slot: this copy is not kept */
@@ -102,20 +114,12 @@ static __always_inline void tuple_put(const struct tuple *t, const struct owner 
 	__sync_fetch_and_add(&s->seq, 1);
 }
 
-/*
- * Copies the owner remembered for t into out and returns true; leaves out
- * alone and returns false when there is none (or the slot was being
- * written).
- */
-static __always_inline bool tuple_get(const struct tuple *t, struct owner *out)
+/* One slot's owner for t, if the slot holds t and was not being written. */
+static __always_inline bool slot_get(struct tuple_slot *s, const struct tuple *t, struct owner *out)
 {
-	__u32 idx = tuple_hash(t) & tuple_slot_mask;
-	struct tuple_slot *s = bpf_map_lookup_elem(&owner_by_tuple, &idx);
 	struct tuple seen;
 	struct owner o;
 
-	if (!s)
-		return false;
 	__u64 before = __sync_fetch_and_add(&s->seq, 0);
 	if (before == 0 || (before & 1))
 		return false; /* never written, or being written */
@@ -125,6 +129,25 @@ static __always_inline bool tuple_get(const struct tuple *t, struct owner *out)
 		return false;
 	__builtin_memcpy(out, &o, sizeof(*out));
 	return true;
+}
+
+/*
+ * Copies the owner remembered for t into out and returns true; leaves out
+ * alone and returns false when there is none (or its slot was being
+ * written).
+ */
+static __always_inline bool tuple_get(const struct tuple *t, struct owner *out)
+{
+	__u32 idx = tuple_hash(t) & tuple_bucket_mask;
+	struct tuple_bucket *b = bpf_map_lookup_elem(&owner_by_tuple, &idx);
+
+	if (!b)
+		return false;
+#pragma unroll
+	for (int i = 0; i < TUPLE_WAYS; i++)
+		if (slot_get(&b->slot[i], t, out))
+			return true;
+	return false;
 }
 
 struct listener_key {
