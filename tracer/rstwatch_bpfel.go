@@ -149,6 +149,7 @@ type rstwatchTupleBucket struct {
 			Raddr  [16]uint8
 		}
 		Pad uint32
+		Sk  uint64
 		O   rstwatchOwner
 	}
 }

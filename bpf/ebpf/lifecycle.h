@@ -41,7 +41,14 @@ static __always_inline int set_state(const struct sock *sk, int oldstate, int ne
 		}
 		break;
 	case TCP_CLOSE:
-		if (closed_by_reset || !keep_after_close(oldstate))
+		/*
+		 * A reset received by a socket its process still holds: the
+		 * peer dropped the connection, nothing more will come. On a
+		 * closed (dead) socket the "received reset" may be the kernel
+		 * aborting it for data that arrived after close(), answered
+		 * with a reset of its own right after: keep the owner then.
+		 */
+		if (!keep_after_close(oldstate) || (closed_by_reset && !sock_dead(sk, typed)))
 			break;
 		if (ctx_tuple) {
 			remember_tuple(sk, ctx_tuple, typed);

@@ -53,6 +53,7 @@ struct tuple_slot {
 	__u64 seq;
 	struct tuple t;
 	__u32 pad;
+	__u64 sk; /* the socket whose close wrote the slot */
 	struct owner o;
 };
 
@@ -98,7 +99,7 @@ static __always_inline bool tuple_equal(const struct tuple *a, const struct tupl
 	return diff == 0;
 }
 
-static __always_inline void tuple_put(const struct tuple *t, const struct owner *o)
+static __always_inline void tuple_put(const struct tuple *t, const struct owner *o, const struct sock *sk)
 {
 	__u32 idx = tuple_hash(t) & tuple_bucket_mask;
 	struct tuple_bucket *b = bpf_map_lookup_elem(&owner_by_tuple, &idx);
@@ -110,22 +111,28 @@ static __always_inline void tuple_put(const struct tuple *t, const struct owner 
 	if ((seq & 1) || __sync_val_compare_and_swap(&s->seq, seq, seq + 1) != seq)
 		return; /* another writer has the slot: this copy is not kept */
 	__builtin_memcpy(&s->t, t, sizeof(s->t));
+	s->sk = (__u64)sk;
 	__builtin_memcpy(&s->o, o, sizeof(s->o));
 	__sync_fetch_and_add(&s->seq, 1);
 }
 
-/* One slot's owner for t, if the slot holds t and was not being written. */
-static __always_inline bool slot_get(struct tuple_slot *s, const struct tuple *t, struct owner *out)
+/*
+ * One slot's owner for t, if the slot holds t (written by socket sk, when
+ * sk is not 0) and was not being written.
+ */
+static __always_inline bool slot_get(struct tuple_slot *s, const struct tuple *t, __u64 sk, struct owner *out)
 {
 	struct tuple seen;
 	struct owner o;
+	__u64 writer;
 
 	__u64 before = __sync_fetch_and_add(&s->seq, 0);
 	if (before == 0 || (before & 1))
 		return false; /* never written, or being written */
 	__builtin_memcpy(&seen, &s->t, sizeof(seen));
+	writer = s->sk;
 	__builtin_memcpy(&o, &s->o, sizeof(o));
-	if (__sync_fetch_and_add(&s->seq, 0) != before || !tuple_equal(&seen, t))
+	if (__sync_fetch_and_add(&s->seq, 0) != before || !tuple_equal(&seen, t) || (sk && writer != sk))
 		return false;
 	__builtin_memcpy(out, &o, sizeof(*out));
 	return true;
@@ -134,9 +141,9 @@ static __always_inline bool slot_get(struct tuple_slot *s, const struct tuple *t
 /*
  * Copies the owner remembered for t into out and returns true; leaves out
  * alone and returns false when there is none (or its slot was being
- * written).
+ * written). A non-zero sk asks for the entry that this very socket wrote.
  */
-static __always_inline bool tuple_get(const struct tuple *t, struct owner *out)
+static __always_inline bool tuple_get(const struct tuple *t, __u64 sk, struct owner *out)
 {
 	__u32 idx = tuple_hash(t) & tuple_bucket_mask;
 	struct tuple_bucket *b = bpf_map_lookup_elem(&owner_by_tuple, &idx);
@@ -145,7 +152,7 @@ static __always_inline bool tuple_get(const struct tuple *t, struct owner *out)
 		return false;
 #pragma unroll
 	for (int i = 0; i < TUPLE_WAYS; i++)
-		if (slot_get(&b->slot[i], t, out))
+		if (slot_get(&b->slot[i], t, sk, out))
 			return true;
 	return false;
 }
@@ -240,6 +247,12 @@ static __always_inline void forget_sock(const struct sock *sk)
 	bpf_map_delete_elem(&owner_by_sock, &key);
 }
 
+/* Closed by its process (orphaned): the kernel finishes the connection alone. */
+static __always_inline bool sock_dead(const struct sock *sk, bool typed)
+{
+	return KREAD(typed, sk, __sk_common.skc_flags) & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DEAD));
+}
+
 /*
  * A full socket that no process holds yet: a child waiting in a listener's
  * accept queue. Every socket a process made or accepted has a struct
@@ -249,7 +262,7 @@ static __always_inline bool unaccepted_child(const struct sock *sk, bool typed)
 {
 	if (KREAD(typed, sk, sk_socket))
 		return false;
-	return !(KREAD(typed, sk, __sk_common.skc_flags) & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DEAD)));
+	return !sock_dead(sk, typed);
 }
 
 /*
@@ -279,7 +292,19 @@ static __always_inline __u8 find_owner(const struct sock *sk, __u8 state, const 
 	 * is a later connection, not the one remembered.
 	 */
 	if (!o && ((!sk && !syn) || state == TCP_TIME_WAIT)) {
-		if (tuple_get(t, out)) {
+		if (tuple_get(t, 0, out)) {
+			src = OWNER_TUPLE;
+			goto found;
+		}
+	}
+	/*
+	 * A closed socket that the kernel destroys and then answers the
+	 * segment with (data arriving after close(): TCP_ABORT_ON_DATA) has
+	 * already been forgotten by pointer; the entry its own close wrote
+	 * under the tuple, and only that one, still names its owner.
+	 */
+	if (!o && sk && state == TCP_CLOSE && sock_dead(sk, typed)) {
+		if (tuple_get(t, (__u64)sk, out)) {
 			src = OWNER_TUPLE;
 			goto found;
 		}
@@ -345,7 +370,7 @@ static __always_inline void remember_tuple(const struct sock *sk, struct tuple *
 	if (!known)
 		return;
 	t->netns = sock_netns(sk, typed);
-	tuple_put(t, known);
+	tuple_put(t, known, sk);
 }
 
 /*
