@@ -63,7 +63,8 @@ lint:
 check-generated: generate
 	@git diff --exit-code -- tracer bench || { echo "generated BPF files are stale: run make generate and commit"; exit 1; }
 
-# Needs root. BENCH_FLAGS=-quick for a 30-second smoke run.
+# Needs root (and nginx-light, wrk, tcpdump, bpftrace for every configuration).
+# BENCH_FLAGS=-quick for a one-round smoke run of a few minutes.
 BENCH_FLAGS ?=
 bench: build
 	$(GO) run ./bench/cmd/rstwatch-bench -rstwatch ./rstwatch $(BENCH_FLAGS)

@@ -9,6 +9,12 @@
 
 #define TASK_COMM_LEN 16
 
+/* The first byte of every ring-buffer record says what follows. */
+enum record_kind {
+	RECORD_RESET = 1,   /* struct event */
+	RECORD_CONNECT = 2, /* struct connect_event */
+};
+
 enum rst_direction {
 	RST_SEND = 1,
 	RST_RECEIVE = 2,
@@ -20,6 +26,9 @@ enum owner_source {
 	OWNER_SOCKET = 1,   /* by socket pointer: the live socket was seen being made */
 	OWNER_TUPLE = 2,    /* by 4-tuple: the socket is gone or is a timewait socket */
 	OWNER_LISTENER = 3, /* the listener's owner: not accepted yet */
+	/* 4 is the user-space /proc fallback, which the kernel never reports */
+	OWNER_SEEDED = 5,   /* by socket pointer: the socket predates rstwatch and this
+			     * process held it when rstwatch started */
 };
 
 #define REASON_UNKNOWN 0xffff
@@ -27,38 +36,50 @@ enum owner_source {
 /* Indexes of the per-CPU stats array. */
 enum stat_index {
 	STAT_SEEN = 0,     /* resets seen by the programs (before filters) */
-	STAT_EMITTED = 1,  /* records submitted to the ring buffer */
-	STAT_LOST = 2,     /* ring buffer full: records dropped */
-	STAT_FILTERED = 3, /* dropped by --pid/--port/--netns filters */
+	STAT_EMITTED = 1,  /* reset records submitted to the ring buffer */
+	STAT_LOST = 2,     /* ring buffer full: reset records dropped */
+	STAT_FILTERED = 3, /* dropped by --pid/--port/--netns/cgroup filters */
 	STAT_AGG_FULL = 4, /* aggregation map full: counted in the overflow key */
 	STAT_OWNER_FULL = 5, /* owner table full: a socket's owner not remembered */
-	STAT_MAX = 6,
+	STAT_CONNECTS = 6, /* ZooKeeper connect records submitted */
+	STAT_CONNECTS_LOST = 7, /* ring buffer full: connect records dropped */
+	STAT_MAX = 8,
 };
 
+/* What is remembered of a socket's owner, at the time it was learned. */
 struct owner {
 	__u64 learned_ns; /* when the owner was learned, to tell it from a later exit */
+	__u64 cgroup;     /* the owner's cgroup v2 id then */
 	__u32 pid;        /* thread group id */
-	__u32 tid;        /* the thread that connected, accepted or listened */
+	__u32 tid;        /* the thread that connected, accepted or listened; 0 if seeded */
 	char comm[TASK_COMM_LEN]; /* the thread group leader's name */
+	__u8 seeded;      /* found by the start-up iterator, not seen being made */
+	__u8 pad[7];
 };
 
+/* RECORD_RESET: one reset sent or received. */
 struct event {
-	__u64 time_ns; /* bpf_ktime_get_ns */
-	__u64 cookie;  /* socket cookie, 0 when unknown */
-	__u64 inode;   /* socket inode of a full socket with a file, 0 otherwise */
+	__u8 kind; /* RECORD_RESET */
+	__u8 direction;
+	__u8 state; /* TCP state of the socket, 0 when there is none */
+	__u8 owner_source;
+	__u8 owner_alive;
+	__u8 pad;
+	__u16 family; /* AF_INET or AF_INET6 of the addresses below */
+	__u16 lport;  /* host byte order */
+	__u16 rport;
+	__u16 reason; /* enum sk_rst_reason, REASON_UNKNOWN when not reported */
+	__u16 pad2;
 	__u32 netns;
 	__u32 task_pid;
 	__u32 task_tid;
 	__u32 owner_pid;
 	__u32 owner_tid;
-	__u16 family; /* AF_INET or AF_INET6 of the addresses below */
-	__u16 lport;  /* host byte order */
-	__u16 rport;
-	__u16 reason; /* enum sk_rst_reason, REASON_UNKNOWN when not reported */
-	__u8 direction;
-	__u8 state; /* TCP state of the socket, 0 when there is none */
-	__u8 owner_source;
-	__u8 owner_alive;
+	__u32 pad3;
+	__u64 time_ns; /* bpf_ktime_get_ns */
+	__u64 cookie;  /* socket cookie, 0 when unknown */
+	__u64 task_cgroup;  /* cgroup v2 id of the task on the CPU */
+	__u64 owner_cgroup; /* cgroup v2 id of the owner when it was learned, 0 if none */
 	__u8 laddr[16];
 	__u8 raddr[16];
 	char task_comm[TASK_COMM_LEN];   /* the running task's thread group leader */
@@ -67,11 +88,35 @@ struct event {
 };
 
 /*
+ * RECORD_CONNECT: a connection to or from a ZooKeeper port was made, so
+ * that user space can learn about the client while it lives. Rare: only
+ * for the configured ports.
+ */
+struct connect_event {
+	__u8 kind; /* RECORD_CONNECT */
+	__u8 accepted; /* 1: accepted here (server side); 0: connected from here */
+	__u16 family;
+	__u16 lport;
+	__u16 rport;
+	__u32 netns;
+	__u32 pid;
+	__u32 tid;
+	__u32 pad;
+	__u64 time_ns;
+	__u64 cgroup;
+	__u8 laddr[16];
+	__u8 raddr[16];
+	char comm[TASK_COMM_LEN];
+};
+
+/*
  * In-kernel aggregation (serve): a count per key, read by the daemon on
  * scrape, so a storm costs no wake-up and no per-event copy.
  */
 struct agg_key {
+	__u64 owner_cgroup; /* the owner's cgroup v2 id, 0 when unknown */
 	__u32 owner_pid;
+	__u32 netns;
 	__u16 reason;
 	__u16 zk_port; /* the ZooKeeper port of the connection, 0 when not ZooKeeper */
 	__u8 direction;

@@ -82,6 +82,19 @@ func runAgent() {
 			_, err = conn.Read(buf)
 		case "linger0":
 			err = conn.SetLinger(0)
+		case "finwait2":
+			// TCP_LINGER2 above TIME_WAIT's 60 s: after close() the
+			// socket stays a full (orphaned) socket in FIN_WAIT2
+			// instead of becoming a timewait socket.
+			var raw syscall.RawConn
+			if raw, err = conn.SyscallConn(); err == nil {
+				cerr := raw.Control(func(fd uintptr) {
+					err = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_LINGER2, 120)
+				})
+				if err == nil {
+					err = cerr
+				}
+			}
 		case "close":
 			err = conn.Close()
 		case "closelistener":

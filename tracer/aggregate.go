@@ -17,6 +17,10 @@ type Count struct {
 	OwnerPID    uint32 // 0 when no owner was known
 	OwnerComm   string
 	OwnerSource event.OwnerSource
+	// OwnerCgroup is the owner's cgroup v2 id when it was learned, 0 when
+	// unknown.
+	OwnerCgroup uint64
+	NetNS       uint32         // network namespace inode of the socket or packet
 	ZKEndpoint  netip.AddrPort // the ZooKeeper server endpoint, invalid when not ZooKeeper
 	// Overflow is the row that collects resets whose labels did not fit in
 	// the kernel map (see Stats.AggFull).
@@ -31,12 +35,16 @@ func (t *Tracer) Counts() ([]Count, error) {
 	}
 	dec := newDecoder(t.reasons, t.clock)
 	var (
-		k   rstwatchAggKey
-		v   uint64
-		out []Count
+		k      rstwatchAggKey
+		perCPU []uint64 // the kernel counts per CPU
+		out    []Count
 	)
 	it := t.objs.Counts.Iterate()
-	for it.Next(&k, &v) {
+	for it.Next(&k, &perCPU) {
+		var v uint64
+		for _, n := range perCPU {
+			v += n
+		}
 		c := Count{Count: v, Overflow: k.Direction == 0}
 		if !c.Overflow {
 			c.Direction = event.Direction(k.Direction)
@@ -47,6 +55,8 @@ func (t *Tracer) Counts() ([]Count, error) {
 			c.OwnerPID = k.OwnerPid
 			c.OwnerComm = dec.comm(k.OwnerComm)
 			c.OwnerSource = event.OwnerSource(k.OwnerSource)
+			c.OwnerCgroup = k.OwnerCgroup
+			c.NetNS = k.Netns
 			if k.ZkPort != 0 {
 				c.ZKEndpoint = netip.AddrPortFrom(addr(uint16(k.ZkFamily), &k.ZkAddr), k.ZkPort)
 			}
@@ -66,7 +76,7 @@ func (t *Tracer) Counts() ([]Count, error) {
 func (t *Tracer) ForgetOwner(pid uint32) error {
 	var (
 		k    rstwatchAggKey
-		v    uint64
+		v    []uint64
 		dead []rstwatchAggKey
 	)
 	it := t.objs.Counts.Iterate()

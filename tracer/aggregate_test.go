@@ -46,6 +46,9 @@ func TestAggregateOnly(t *testing.T) {
 		if c.ZKEndpoint != zk {
 			continue
 		}
+		if c.NetNS != nsInode(t, "") {
+			t.Errorf("row in netns %d, want this test's %d: %+v", c.NetNS, nsInode(t, ""), c)
+		}
 		switch {
 		case c.Direction == event.Send && c.Reason == noSocket && c.OwnerPID == 0:
 			sent += c.Count

@@ -14,7 +14,10 @@ const (
 	afInet6 = 10
 )
 
-var errShortRecord = errors.New("ring buffer record shorter than struct event")
+var (
+	errShortRecord   = errors.New("ring buffer record shorter than its kind's struct")
+	errUnknownRecord = errors.New("ring buffer record of unknown kind")
+)
 
 // decoder turns raw records into events without reflection and, in steady
 // state, without allocating: comm strings are interned and the Owner a
@@ -25,6 +28,7 @@ type decoder struct {
 	clock   clockOffset
 	comms   map[[16]int8]string
 	owner   event.Owner
+	connect event.Connect
 }
 
 func newDecoder(reasons reasonNames, clock clockOffset) *decoder {
@@ -57,9 +61,20 @@ func addr(family uint16, raw *[16]uint8) netip.Addr {
 	return netip.AddrFrom16(*raw).Unmap()
 }
 
+// kind is what a raw record holds.
+func kind(raw []byte) rstwatchRecordKind {
+	if len(raw) == 0 {
+		return 0
+	}
+	return rstwatchRecordKind(raw[0])
+}
+
 func (d *decoder) decode(raw []byte, ev *event.Event) error {
 	if len(raw) < int(unsafe.Sizeof(rstwatchEvent{})) {
 		return errShortRecord
+	}
+	if kind(raw) != rstwatchRecordKindRECORD_RESET {
+		return errUnknownRecord
 	}
 	r := (*rstwatchEvent)(unsafe.Pointer(&raw[0]))
 
@@ -72,12 +87,12 @@ func (d *decoder) decode(raw []byte, ev *event.Event) error {
 		Reason:    reasonUnknown,
 		NetNS:     r.Netns,
 		Cookie:    r.Cookie,
-		Inode:     r.Inode,
 		Task: event.Task{
 			PID:    r.TaskPid,
 			TID:    r.TaskTid,
 			Comm:   d.comm(r.TaskComm),
 			Thread: d.comm(r.TaskThread),
+			Cgroup: r.TaskCgroup,
 		},
 	}
 	if r.Reason != 0xffff {
@@ -90,8 +105,33 @@ func (d *decoder) decode(raw []byte, ev *event.Event) error {
 			Comm:   d.comm(r.OwnerComm),
 			Alive:  r.OwnerAlive != 0,
 			Source: event.OwnerSource(r.OwnerSource),
+			Cgroup: r.OwnerCgroup,
 		}
 		ev.Owner = &d.owner
 	}
 	return nil
+}
+
+// decodeConnect decodes a ZooKeeper connect record. The result is reused
+// by the next call.
+func (d *decoder) decodeConnect(raw []byte) (*event.Connect, error) {
+	if len(raw) < int(unsafe.Sizeof(rstwatchConnectEvent{})) {
+		return nil, errShortRecord
+	}
+	if kind(raw) != rstwatchRecordKindRECORD_CONNECT {
+		return nil, errUnknownRecord
+	}
+	r := (*rstwatchConnectEvent)(unsafe.Pointer(&raw[0]))
+	d.connect = event.Connect{
+		Time:     d.clock.wall(r.TimeNs),
+		Local:    netip.AddrPortFrom(addr(r.Family, &r.Laddr), r.Lport),
+		Remote:   netip.AddrPortFrom(addr(r.Family, &r.Raddr), r.Rport),
+		NetNS:    r.Netns,
+		Accepted: r.Accepted != 0,
+		PID:      r.Pid,
+		TID:      r.Tid,
+		Comm:     d.comm(r.Comm),
+		Cgroup:   r.Cgroup,
+	}
+	return &d.connect, nil
 }

@@ -102,10 +102,10 @@ func TestTwoInstances(t *testing.T) {
 	}
 }
 
-// A connection made before the tracer started: its owner was never seen
-// connecting, so the kernel maps cannot name it; the event carries the
-// socket's inode for the /proc fallback, and after the socket is gone it has
-// none. The pipeline's procfs test covers the lookup itself.
+// A connection made before the tracer started: the programs never saw its
+// owners connect or accept, so the iterator names them from the processes'
+// open files, for the event stream (trace) and the in-kernel counts (serve)
+// alike.
 func TestStartedAfterTheConnection(t *testing.T) {
 	testenv.RequireBPF(t)
 	s := startAgent(t, "rstw-server", "")
@@ -113,32 +113,41 @@ func TestStartedAfterTheConnection(t *testing.T) {
 	srv := addrPort(t, s.do("listen 127.0.0.1:0")[0])
 	cli := addrPort(t, c.do("connect %s", srv)[0])
 	s.do("accept")
+
 	col := startCollector(t, Config{Ports: []uint16{srv.Port()}})
+	agg, err := Open(Config{Aggregate: true, NoEvents: true, ZKPorts: []uint16{srv.Port()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agg.Close()
+
 	c.do("write 100")
 	time.Sleep(50 * time.Millisecond)
 	s.do("close") // unread data: the server resets, in its own context
 	sent := col.find(t, event.Send, srv, cli)
-	if sent.Owner != nil {
-		t.Fatalf("an owner the kernel never saw: %+v", *sent.Owner)
-	}
 	got := col.find(t, event.Receive, cli, srv)
-	if got.Owner != nil || got.Inode == 0 {
-		t.Fatalf("received: owner %+v inode %d; want no kernel owner and the socket inode", got.Owner, got.Inode)
+	for _, x := range []struct {
+		what string
+		e    event.Event
+		who  *agent
+	}{{"sent", sent, s}, {"received", got, c}} {
+		if o := x.e.Owner; o == nil || o.PID != x.who.pid || o.Comm != x.who.name || o.Source != event.OwnerSeeded || !o.Alive {
+			t.Errorf("%s: owner %+v, want %d/%s seeded", x.what, o, x.who.pid, x.who.name)
+		}
 	}
-	// The client still holds the socket: /proc/PID/fd names it.
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", c.pid))
+
+	counts, err := agg.Counts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("socket:[%d]", got.Inode)
-	found := false
-	for _, fd := range fds {
-		if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", c.pid, fd.Name())); l == want {
-			found = true
+	named := map[event.Direction]uint32{}
+	for _, n := range counts {
+		if n.ZKEndpoint.Port() == srv.Port() && n.OwnerSource == event.OwnerSeeded {
+			named[n.Direction] = n.OwnerPID
 		}
 	}
-	if !found {
-		t.Fatalf("inode %d is not among pid %d's sockets", got.Inode, c.pid)
+	if named[event.Send] != s.pid || named[event.Receive] != c.pid {
+		t.Fatalf("aggregated owners %v, want send %d and receive %d (rows %+v)", named, s.pid, c.pid, counts)
 	}
 }
 

@@ -21,26 +21,23 @@ type ProgramStat struct {
 	RecursionMisses uint64
 }
 
-// ProgramStats reads the kernel's counters of every loaded program, in
-// attach-point order. Programs this kernel did not load are left out.
+// ProgramStats reads the kernel's counters of every attached program, in
+// attach-point order: BTF-typed programs are named with a _btf suffix.
+// Programs this kernel did not load are left out.
 func (t *Tracer) ProgramStats() ([]ProgramStat, error) {
 	var (
 		out  []ProgramStat
 		errs []error
 	)
-	names := make([]string, 0, len(attachPoints)+2)
-	for _, ap := range attachPoints {
-		names = append(names, ap.prog)
+	names := make([]string, 0, len(t.points)+2)
+	for _, a := range t.points {
+		if a.prog != "" {
+			names = append(names, a.prog)
+		}
 	}
 	names = append(names, rstwatchProgRstwatchFentryV4SendReset, rstwatchProgRstwatchFentryV6SendReset)
 	for _, name := range names {
-		var p *ebpf.Program
-		if t.coll != nil {
-			p = t.coll.Programs[name]
-		}
-		if p == nil && t.fentry != nil {
-			p = t.fentry.Programs[name]
-		}
+		p := t.program(name)
 		if p == nil {
 			continue
 		}

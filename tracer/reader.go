@@ -37,27 +37,36 @@ type Callbacks struct {
 }
 
 // Run reads events until ctx is done, then drains what the ring buffer still
-// holds and returns nil. It is the only reader of the ring buffer.
+// holds and returns nil. It is the only reader of the ring buffer. When
+// only aggregating (Config.NoEvents), it reads the rare ZooKeeper connect
+// records, on a longer interval, or just waits when there are none to read.
 func (t *Tracer) Run(ctx context.Context, cb Callbacks) error {
 	if t.cfg.LocalAddr != nil && !t.cfg.NoEvents {
 		p := newPairer(t, cb)
 		cb = p.wrap()
 		defer p.flush()
 	}
+	// When only aggregating, the reset ring holds nothing but the rare
+	// ZooKeeper connect records: read it only when someone wants them.
+	readResets := !t.cfg.NoEvents || len(t.cfg.ZKPorts) > 0 && cb.Connect != nil
 	if t.senders != nil {
 		sr, err := t.senders.newReader(t, cb)
 		if err != nil {
 			return err
 		}
 		defer sr.close()
-		if t.cfg.NoEvents {
+		if !readResets {
 			return sr.run(ctx, sendersPollInterval)
 		}
 		cb = sr.wrap()
 	}
+	interval := t.cfg.PollInterval
 	if t.cfg.NoEvents {
-		<-ctx.Done()
-		return nil
+		if !readResets {
+			<-ctx.Done()
+			return nil
+		}
+		interval = max(interval, noEventsPollInterval)
 	}
 	rd, err := ringbuf.NewReader(t.objs.Events)
 	if err != nil {
@@ -67,13 +76,17 @@ func (t *Tracer) Run(ctx context.Context, cb Callbacks) error {
 	l := &loop{
 		src:      rd,
 		dec:      newDecoder(t.reasons, t.clock),
-		interval: t.cfg.PollInterval,
+		interval: interval,
 		cb:       cb,
 		stats:    t.lost,
 		log:      t.log.Warn,
 	}
 	return l.run(ctx)
 }
+
+// noEventsPollInterval is how often connect records are read when only
+// aggregating: they are few, and nothing waits for them.
+const noEventsPollInterval = 200 * time.Millisecond
 
 type loop struct {
 	src      recordSource
@@ -91,16 +104,18 @@ func (l *loop) run(ctx context.Context) error {
 		rec ringbuf.Record
 		ev  event.Event
 	)
+	interval := l.interval
 	for {
 		done := ctx.Err() != nil
 		// Records are submitted without a wake-up under load, so the
 		// reader drains on a timer; after ctx is done one last pass with
 		// a past deadline takes what is left.
-		deadline := time.Now().Add(l.interval)
+		deadline := time.Now().Add(interval)
 		if done {
 			deadline = time.Now()
 		}
 		l.src.SetDeadline(deadline)
+		got := false
 		for {
 			err := l.src.ReadInto(&rec)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -113,18 +128,56 @@ func (l *loop) run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("tracer: reading the ring buffer: %w", err)
 			}
-			if err := l.dec.decode(rec.RawSample, &ev); err != nil {
-				l.log("skipping a malformed record", "error", err, "len", len(rec.RawSample))
-				continue
-			}
-			l.cb.Event(&ev)
+			got = true
+			l.handle(rec.RawSample, &ev)
 		}
+		interval = l.next(interval, got)
 		l.checkLost()
 		if l.cb.PassDone != nil {
 			l.cb.PassDone()
 		}
 		if done {
 			return nil
+		}
+	}
+}
+
+// idlePollInterval is the longest the reader sleeps while nothing comes:
+// a host without resets should not pay for a reader polling every few
+// milliseconds, and a burst wakes it early anyway (a quarter of the ring).
+const idlePollInterval = 100 * time.Millisecond
+
+// next is the interval after a pass: back to the configured one when the
+// pass read records, doubling up to idlePollInterval while none come.
+func (l *loop) next(cur time.Duration, got bool) time.Duration {
+	if got || cur >= idlePollInterval {
+		if got {
+			return l.interval
+		}
+		return max(cur, l.interval)
+	}
+	return min(2*cur, idlePollInterval)
+}
+
+// handle decodes one record and hands it to its callback.
+func (l *loop) handle(raw []byte, ev *event.Event) {
+	switch kind(raw) {
+	case rstwatchRecordKindRECORD_CONNECT:
+		c, err := l.dec.decodeConnect(raw)
+		if err != nil {
+			l.log("skipping a malformed record", "error", err, "len", len(raw))
+			return
+		}
+		if l.cb.Connect != nil {
+			l.cb.Connect(c)
+		}
+	default:
+		if err := l.dec.decode(raw, ev); err != nil {
+			l.log("skipping a malformed record", "error", err, "len", len(raw))
+			return
+		}
+		if l.cb.Event != nil {
+			l.cb.Event(ev)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package tracer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"testing"
@@ -52,7 +53,7 @@ func comm(s string) (c [16]int8) {
 
 func testRecord(lport uint16) rstwatchEvent {
 	return rstwatchEvent{
-		TimeNs: 1000, Family: afInet, Lport: lport, Rport: 1, Reason: 1,
+		Kind: uint8(rstwatchRecordKindRECORD_RESET), TimeNs: 1000, TaskCgroup: 7, OwnerCgroup: 8, Family: afInet, Lport: lport, Rport: 1, Reason: 1,
 		Direction: 1, State: 0, Laddr: [16]uint8{127, 0, 0, 1}, Raddr: [16]uint8{127, 0, 0, 1},
 		TaskPid: 10, TaskTid: 11, TaskComm: comm("client"), TaskThread: comm("worker"),
 		OwnerSource: 1, OwnerPid: 20, OwnerComm: comm("server"), OwnerAlive: 1,
@@ -138,7 +139,7 @@ func TestDecode(t *testing.T) {
 	if ev.Direction != event.Send || ev.Reason != "NO_SOCKET" || ev.State != "" ||
 		ev.Local != netip.MustParseAddrPort("127.0.0.1:80") || ev.Task.Comm != "client" || ev.Task.Thread != "worker" ||
 		ev.Owner == nil || ev.Owner.Comm != "server" || !ev.Owner.Alive || ev.Owner.Source != event.OwnerSocket ||
-		ev.Time.UnixNano() != 1005 {
+		ev.Time.UnixNano() != 1005 || ev.Task.Cgroup != 7 || ev.Owner.Cgroup != 8 {
 		t.Fatalf("decoded %+v owner %+v", ev, ev.Owner)
 	}
 
@@ -166,6 +167,75 @@ func TestDecode(t *testing.T) {
 	if err := d.decode(make([]byte, 8), &ev); err == nil {
 		t.Fatal("short record accepted")
 	}
+	r.Kind = uint8(rstwatchRecordKindRECORD_CONNECT)
+	if err := d.decode(rawEvent(r), &ev); err == nil {
+		t.Fatal("a connect record decoded as a reset")
+	}
+}
+
+func rawConnect(c rstwatchConnectEvent) []byte {
+	b := make([]byte, unsafe.Sizeof(c))
+	*(*rstwatchConnectEvent)(unsafe.Pointer(&b[0])) = c
+	return b
+}
+
+func testConnect() rstwatchConnectEvent {
+	return rstwatchConnectEvent{
+		Kind: uint8(rstwatchRecordKindRECORD_CONNECT), Accepted: 1, Family: afInet6, Lport: 2181, Rport: 40000,
+		Netns: 4026531840, Pid: 30, Tid: 31, TimeNs: 2000, Cgroup: 9,
+		Laddr: [16]uint8{15: 1}, Raddr: [16]uint8{15: 1}, Comm: comm("java"),
+	}
+}
+
+func TestDecodeConnect(t *testing.T) {
+	d := newDecoder(nil, clockOffset{wallMinusMono: 5})
+	c, err := d.decodeConnect(rawConnect(testConnect()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := event.Connect{
+		Time: c.Time, Local: netip.MustParseAddrPort("[::1]:2181"), Remote: netip.MustParseAddrPort("[::1]:40000"),
+		NetNS: 4026531840, Accepted: true, PID: 30, TID: 31, Comm: "java", Cgroup: 9,
+	}
+	if *c != want || c.Time.UnixNano() != 2005 {
+		t.Fatalf("decoded %+v, want %+v", *c, want)
+	}
+	if _, err := d.decodeConnect(rawConnect(testConnect())[:20]); err == nil {
+		t.Fatal("short connect record accepted")
+	}
+}
+
+// Connect records go to Callbacks.Connect, resets to Callbacks.Event, in
+// the order the kernel wrote them; either callback may be absent.
+func TestLoopSortsRecordKinds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	src := &fakeSource{records: [][]byte{rawConnect(testConnect()), rawEvent(testRecord(1)), rawConnect(testConnect())}}
+	src.onEmpty = cancel
+	var order []string
+	l := &loop{
+		src: src, dec: newDecoder(nil, clockOffset{}), interval: time.Millisecond,
+		cb: Callbacks{
+			Event:   func(e *event.Event) { order = append(order, "reset") },
+			Connect: func(c *event.Connect) { order = append(order, "connect "+c.Comm) },
+		},
+		log: func(string, ...any) { t.Error("unexpected warning") },
+	}
+	if err := l.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(order); got != "[connect java reset connect java]" {
+		t.Fatalf("delivered %s", got)
+	}
+
+	// Only aggregating: no Event callback, connect records still arrive.
+	ctx, cancel = context.WithCancel(context.Background())
+	src = &fakeSource{records: [][]byte{rawConnect(testConnect())}, onEmpty: cancel}
+	var n int
+	l = &loop{src: src, dec: newDecoder(nil, clockOffset{}), interval: time.Millisecond,
+		cb: Callbacks{Connect: func(*event.Connect) { n++ }}, log: func(string, ...any) {}}
+	if err := l.run(ctx); err != nil || n != 1 {
+		t.Fatalf("run: %v, %d connects", err, n)
+	}
 }
 
 func TestDecodeDoesNotAllocate(t *testing.T) {
@@ -180,11 +250,13 @@ func TestDecodeDoesNotAllocate(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	f.Add(rawEvent(testRecord(1)))
+	f.Add(rawConnect(testConnect()))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		d := newDecoder(reasonNames{"NOT_SPECIFIED"}, clockOffset{})
 		var ev event.Event
 		_ = d.decode(raw, &ev)
+		_, _ = d.decodeConnect(raw)
 	})
 }
 
@@ -194,5 +266,28 @@ func BenchmarkDecode(b *testing.B) {
 	var ev event.Event
 	for b.Loop() {
 		d.decode(raw, &ev)
+	}
+}
+
+// An idle reader backs off to idlePollInterval; a pass that reads records
+// brings it back to its configured interval.
+func TestLoopBacksOffWhileIdle(t *testing.T) {
+	l := &loop{interval: 5 * time.Millisecond}
+	cur := l.interval
+	var seen []time.Duration
+	for range 7 {
+		cur = l.next(cur, false)
+		seen = append(seen, cur)
+	}
+	if got := fmt.Sprint(seen); got != "[10ms 20ms 40ms 80ms 100ms 100ms 100ms]" {
+		t.Fatalf("idle intervals %s", got)
+	}
+	if cur = l.next(cur, true); cur != 5*time.Millisecond {
+		t.Fatalf("after records: %v, want the configured 5ms", cur)
+	}
+	// A configured interval above the idle one is kept.
+	slow := &loop{interval: 200 * time.Millisecond}
+	if got := slow.next(slow.interval, false); got != 200*time.Millisecond {
+		t.Fatalf("slow loop idles at %v", got)
 	}
 }

@@ -15,7 +15,9 @@ import (
 
 type rstwatchAggKey struct {
 	_           structs.HostLayout
+	OwnerCgroup uint64
 	OwnerPid    uint32
+	Netns       uint32
 	Reason      uint16
 	ZkPort      uint16
 	Direction   uint8
@@ -26,24 +28,47 @@ type rstwatchAggKey struct {
 	OwnerComm   [16]int8
 }
 
+type rstwatchConnectEvent struct {
+	_        structs.HostLayout
+	Kind     uint8
+	Accepted uint8
+	Family   uint16
+	Lport    uint16
+	Rport    uint16
+	Netns    uint32
+	Pid      uint32
+	Tid      uint32
+	Pad      uint32
+	TimeNs   uint64
+	Cgroup   uint64
+	Laddr    [16]uint8
+	Raddr    [16]uint8
+	Comm     [16]int8
+}
+
 type rstwatchEvent struct {
 	_           structs.HostLayout
-	TimeNs      uint64
-	Cookie      uint64
-	Inode       uint64
+	Kind        uint8
+	Direction   uint8
+	State       uint8
+	OwnerSource uint8
+	OwnerAlive  uint8
+	Pad         uint8
+	Family      uint16
+	Lport       uint16
+	Rport       uint16
+	Reason      uint16
+	Pad2        uint16
 	Netns       uint32
 	TaskPid     uint32
 	TaskTid     uint32
 	OwnerPid    uint32
 	OwnerTid    uint32
-	Family      uint16
-	Lport       uint16
-	Rport       uint16
-	Reason      uint16
-	Direction   uint8
-	State       uint8
-	OwnerSource uint8
-	OwnerAlive  uint8
+	Pad3        uint32
+	TimeNs      uint64
+	Cookie      uint64
+	TaskCgroup  uint64
+	OwnerCgroup uint64
 	Laddr       [16]uint8
 	Raddr       [16]uint8
 	TaskComm    [16]int8
@@ -61,9 +86,12 @@ type rstwatchListenerKey struct {
 type rstwatchOwner struct {
 	_         structs.HostLayout
 	LearnedNs uint64
+	Cgroup    uint64
 	Pid       uint32
 	Tid       uint32
 	Comm      [16]int8
+	Seeded    uint8
+	Pad       [7]uint8
 }
 
 type rstwatchOwnerSource uint32
@@ -73,6 +101,14 @@ const (
 	rstwatchOwnerSourceOWNER_SOCKET   rstwatchOwnerSource = 1
 	rstwatchOwnerSourceOWNER_TUPLE    rstwatchOwnerSource = 2
 	rstwatchOwnerSourceOWNER_LISTENER rstwatchOwnerSource = 3
+	rstwatchOwnerSourceOWNER_SEEDED   rstwatchOwnerSource = 5
+)
+
+type rstwatchRecordKind uint32
+
+const (
+	rstwatchRecordKindRECORD_RESET   rstwatchRecordKind = 1
+	rstwatchRecordKindRECORD_CONNECT rstwatchRecordKind = 2
 )
 
 type rstwatchRstDirection uint32
@@ -85,30 +121,44 @@ const (
 type rstwatchStatIndex uint32
 
 const (
-	rstwatchStatIndexSTAT_SEEN       rstwatchStatIndex = 0
-	rstwatchStatIndexSTAT_EMITTED    rstwatchStatIndex = 1
-	rstwatchStatIndexSTAT_LOST       rstwatchStatIndex = 2
-	rstwatchStatIndexSTAT_FILTERED   rstwatchStatIndex = 3
-	rstwatchStatIndexSTAT_AGG_FULL   rstwatchStatIndex = 4
-	rstwatchStatIndexSTAT_OWNER_FULL rstwatchStatIndex = 5
-	rstwatchStatIndexSTAT_MAX        rstwatchStatIndex = 6
+	rstwatchStatIndexSTAT_SEEN          rstwatchStatIndex = 0
+	rstwatchStatIndexSTAT_EMITTED       rstwatchStatIndex = 1
+	rstwatchStatIndexSTAT_LOST          rstwatchStatIndex = 2
+	rstwatchStatIndexSTAT_FILTERED      rstwatchStatIndex = 3
+	rstwatchStatIndexSTAT_AGG_FULL      rstwatchStatIndex = 4
+	rstwatchStatIndexSTAT_OWNER_FULL    rstwatchStatIndex = 5
+	rstwatchStatIndexSTAT_CONNECTS      rstwatchStatIndex = 6
+	rstwatchStatIndexSTAT_CONNECTS_LOST rstwatchStatIndex = 7
+	rstwatchStatIndexSTAT_MAX           rstwatchStatIndex = 8
 )
 
-type rstwatchTuple struct {
+type rstwatchTupleBucket struct {
 	_      structs.HostLayout
-	Netns  uint32
-	Family uint16
-	Lport  uint16
-	Rport  uint16
-	Pad    uint16
-	Laddr  [16]uint8
-	Raddr  [16]uint8
+	Writes uint64
+	Slot   [4]struct {
+		_   structs.HostLayout
+		Seq uint64
+		T   struct {
+			_      structs.HostLayout
+			Netns  uint32
+			Family uint16
+			Lport  uint16
+			Rport  uint16
+			Pad    uint16
+			Laddr  [16]uint8
+			Raddr  [16]uint8
+		}
+		Pad uint32
+		Sk  uint64
+		O   rstwatchOwner
+	}
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	rstwatchMapCgroups                    = "cgroups"
 	rstwatchMapCounts                     = "counts"
 	rstwatchMapEvents                     = "events"
 	rstwatchMapExited                     = "exited"
@@ -121,24 +171,35 @@ const (
 	rstwatchProgRstwatchAccept            = "rstwatch_accept"
 	rstwatchProgRstwatchAccept4           = "rstwatch_accept4"
 	rstwatchProgRstwatchDestroySock       = "rstwatch_destroy_sock"
+	rstwatchProgRstwatchDestroySockBtf    = "rstwatch_destroy_sock_btf"
 	rstwatchProgRstwatchExit              = "rstwatch_exit"
+	rstwatchProgRstwatchExitBtf           = "rstwatch_exit_btf"
 	rstwatchProgRstwatchFentryV4SendReset = "rstwatch_fentry_v4_send_reset"
 	rstwatchProgRstwatchFentryV6SendReset = "rstwatch_fentry_v6_send_reset"
 	rstwatchProgRstwatchReceiveReset      = "rstwatch_receive_reset"
+	rstwatchProgRstwatchReceiveResetBtf   = "rstwatch_receive_reset_btf"
+	rstwatchProgRstwatchSeed              = "rstwatch_seed"
 	rstwatchProgRstwatchSendReset         = "rstwatch_send_reset"
+	rstwatchProgRstwatchSendResetBtf      = "rstwatch_send_reset_btf"
 	rstwatchProgRstwatchSetState          = "rstwatch_set_state"
+	rstwatchProgRstwatchSetStateBtf       = "rstwatch_set_state_btf"
 	rstwatchVarAggregate                  = "aggregate"
 	rstwatchVarEmitEvents                 = "emit_events"
+	rstwatchVarFilterCgroups              = "filter_cgroups"
 	rstwatchVarFilterNetns                = "filter_netns"
 	rstwatchVarFilterPid                  = "filter_pid"
 	rstwatchVarFilterPorts                = "filter_ports"
 	rstwatchVarPassiveByFentry            = "passive_by_fentry"
+	rstwatchVarTupleBucketMask            = "tuple_bucket_mask"
 	rstwatchVarUnusedAggKey               = "unused_agg_key"
+	rstwatchVarUnusedConnectEvent         = "unused_connect_event"
 	rstwatchVarUnusedEvent                = "unused_event"
 	rstwatchVarUnusedOwnerSource          = "unused_owner_source"
+	rstwatchVarUnusedRecordKind           = "unused_record_kind"
 	rstwatchVarUnusedRstDirection         = "unused_rst_direction"
 	rstwatchVarUnusedStatIndex            = "unused_stat_index"
 	rstwatchVarWakeupBytes                = "wakeup_bytes"
+	rstwatchVarZkConnects                 = "zk_connects"
 )
 
 // loadRstwatch returns the embedded CollectionSpec for rstwatch.
@@ -186,18 +247,25 @@ type rstwatchProgramSpecs struct {
 	RstwatchAccept            *ebpf.ProgramSpec `ebpf:"rstwatch_accept"`
 	RstwatchAccept4           *ebpf.ProgramSpec `ebpf:"rstwatch_accept4"`
 	RstwatchDestroySock       *ebpf.ProgramSpec `ebpf:"rstwatch_destroy_sock"`
+	RstwatchDestroySockBtf    *ebpf.ProgramSpec `ebpf:"rstwatch_destroy_sock_btf"`
 	RstwatchExit              *ebpf.ProgramSpec `ebpf:"rstwatch_exit"`
+	RstwatchExitBtf           *ebpf.ProgramSpec `ebpf:"rstwatch_exit_btf"`
 	RstwatchFentryV4SendReset *ebpf.ProgramSpec `ebpf:"rstwatch_fentry_v4_send_reset"`
 	RstwatchFentryV6SendReset *ebpf.ProgramSpec `ebpf:"rstwatch_fentry_v6_send_reset"`
 	RstwatchReceiveReset      *ebpf.ProgramSpec `ebpf:"rstwatch_receive_reset"`
+	RstwatchReceiveResetBtf   *ebpf.ProgramSpec `ebpf:"rstwatch_receive_reset_btf"`
+	RstwatchSeed              *ebpf.ProgramSpec `ebpf:"rstwatch_seed"`
 	RstwatchSendReset         *ebpf.ProgramSpec `ebpf:"rstwatch_send_reset"`
+	RstwatchSendResetBtf      *ebpf.ProgramSpec `ebpf:"rstwatch_send_reset_btf"`
 	RstwatchSetState          *ebpf.ProgramSpec `ebpf:"rstwatch_set_state"`
+	RstwatchSetStateBtf       *ebpf.ProgramSpec `ebpf:"rstwatch_set_state_btf"`
 }
 
 // rstwatchMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type rstwatchMapSpecs struct {
+	Cgroups         *ebpf.MapSpec `ebpf:"cgroups"`
 	Counts          *ebpf.MapSpec `ebpf:"counts"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	Exited          *ebpf.MapSpec `ebpf:"exited"`
@@ -215,16 +283,21 @@ type rstwatchMapSpecs struct {
 type rstwatchVariableSpecs struct {
 	Aggregate          *ebpf.VariableSpec `ebpf:"aggregate"`
 	EmitEvents         *ebpf.VariableSpec `ebpf:"emit_events"`
+	FilterCgroups      *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterNetns        *ebpf.VariableSpec `ebpf:"filter_netns"`
 	FilterPid          *ebpf.VariableSpec `ebpf:"filter_pid"`
 	FilterPorts        *ebpf.VariableSpec `ebpf:"filter_ports"`
 	PassiveByFentry    *ebpf.VariableSpec `ebpf:"passive_by_fentry"`
+	TupleBucketMask    *ebpf.VariableSpec `ebpf:"tuple_bucket_mask"`
 	UnusedAggKey       *ebpf.VariableSpec `ebpf:"unused_agg_key"`
+	UnusedConnectEvent *ebpf.VariableSpec `ebpf:"unused_connect_event"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedOwnerSource  *ebpf.VariableSpec `ebpf:"unused_owner_source"`
+	UnusedRecordKind   *ebpf.VariableSpec `ebpf:"unused_record_kind"`
 	UnusedRstDirection *ebpf.VariableSpec `ebpf:"unused_rst_direction"`
 	UnusedStatIndex    *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	ZkConnects         *ebpf.VariableSpec `ebpf:"zk_connects"`
 }
 
 // rstwatchObjects contains all objects after they have been loaded into the kernel.
@@ -247,6 +320,7 @@ func (o *rstwatchObjects) Close() error {
 //
 // It can be passed to loadRstwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type rstwatchMaps struct {
+	Cgroups         *ebpf.Map `ebpf:"cgroups"`
 	Counts          *ebpf.Map `ebpf:"counts"`
 	Events          *ebpf.Map `ebpf:"events"`
 	Exited          *ebpf.Map `ebpf:"exited"`
@@ -260,6 +334,7 @@ type rstwatchMaps struct {
 
 func (m *rstwatchMaps) Close() error {
 	return _RstwatchClose(
+		m.Cgroups,
 		m.Counts,
 		m.Events,
 		m.Exited,
@@ -278,16 +353,21 @@ func (m *rstwatchMaps) Close() error {
 type rstwatchVariables struct {
 	Aggregate          *ebpf.Variable `ebpf:"aggregate"`
 	EmitEvents         *ebpf.Variable `ebpf:"emit_events"`
+	FilterCgroups      *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterNetns        *ebpf.Variable `ebpf:"filter_netns"`
 	FilterPid          *ebpf.Variable `ebpf:"filter_pid"`
 	FilterPorts        *ebpf.Variable `ebpf:"filter_ports"`
 	PassiveByFentry    *ebpf.Variable `ebpf:"passive_by_fentry"`
+	TupleBucketMask    *ebpf.Variable `ebpf:"tuple_bucket_mask"`
 	UnusedAggKey       *ebpf.Variable `ebpf:"unused_agg_key"`
+	UnusedConnectEvent *ebpf.Variable `ebpf:"unused_connect_event"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
 	UnusedOwnerSource  *ebpf.Variable `ebpf:"unused_owner_source"`
+	UnusedRecordKind   *ebpf.Variable `ebpf:"unused_record_kind"`
 	UnusedRstDirection *ebpf.Variable `ebpf:"unused_rst_direction"`
 	UnusedStatIndex    *ebpf.Variable `ebpf:"unused_stat_index"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
+	ZkConnects         *ebpf.Variable `ebpf:"zk_connects"`
 }
 
 // rstwatchPrograms contains all programs after they have been loaded into the kernel.
@@ -297,12 +377,18 @@ type rstwatchPrograms struct {
 	RstwatchAccept            *ebpf.Program `ebpf:"rstwatch_accept"`
 	RstwatchAccept4           *ebpf.Program `ebpf:"rstwatch_accept4"`
 	RstwatchDestroySock       *ebpf.Program `ebpf:"rstwatch_destroy_sock"`
+	RstwatchDestroySockBtf    *ebpf.Program `ebpf:"rstwatch_destroy_sock_btf"`
 	RstwatchExit              *ebpf.Program `ebpf:"rstwatch_exit"`
+	RstwatchExitBtf           *ebpf.Program `ebpf:"rstwatch_exit_btf"`
 	RstwatchFentryV4SendReset *ebpf.Program `ebpf:"rstwatch_fentry_v4_send_reset"`
 	RstwatchFentryV6SendReset *ebpf.Program `ebpf:"rstwatch_fentry_v6_send_reset"`
 	RstwatchReceiveReset      *ebpf.Program `ebpf:"rstwatch_receive_reset"`
+	RstwatchReceiveResetBtf   *ebpf.Program `ebpf:"rstwatch_receive_reset_btf"`
+	RstwatchSeed              *ebpf.Program `ebpf:"rstwatch_seed"`
 	RstwatchSendReset         *ebpf.Program `ebpf:"rstwatch_send_reset"`
+	RstwatchSendResetBtf      *ebpf.Program `ebpf:"rstwatch_send_reset_btf"`
 	RstwatchSetState          *ebpf.Program `ebpf:"rstwatch_set_state"`
+	RstwatchSetStateBtf       *ebpf.Program `ebpf:"rstwatch_set_state_btf"`
 }
 
 func (p *rstwatchPrograms) Close() error {
@@ -310,12 +396,18 @@ func (p *rstwatchPrograms) Close() error {
 		p.RstwatchAccept,
 		p.RstwatchAccept4,
 		p.RstwatchDestroySock,
+		p.RstwatchDestroySockBtf,
 		p.RstwatchExit,
+		p.RstwatchExitBtf,
 		p.RstwatchFentryV4SendReset,
 		p.RstwatchFentryV6SendReset,
 		p.RstwatchReceiveReset,
+		p.RstwatchReceiveResetBtf,
+		p.RstwatchSeed,
 		p.RstwatchSendReset,
+		p.RstwatchSendResetBtf,
 		p.RstwatchSetState,
+		p.RstwatchSetStateBtf,
 	)
 }
 

@@ -269,11 +269,37 @@ func connected(t *testing.T, top topology, s, c *agent) (cli, srv netip.AddrPort
 	return cli, srv
 }
 
+// programKinds are the two sets of programs every scenario runs with: the
+// BTF-typed ones rstwatch prefers and the classic tracepoints it falls
+// back to.
+var programKinds = []struct {
+	name    string
+	classic bool
+}{{"typed", false}, {"classic", true}}
+
+// requireKind fails unless the tracer attached the kind of programs asked
+// for: a typed program that silently fell back would leave the fast path
+// untested. Every kernel rstwatch supports (5.8+) loads tp_btf programs.
+func requireKind(t testing.TB, tr *Tracer, classic bool) {
+	t.Helper()
+	progs := tr.TypedPrograms()
+	for _, name := range []string{rstwatchProgRstwatchSendResetBtf, rstwatchProgRstwatchReceiveResetBtf, rstwatchProgRstwatchSetStateBtf} {
+		if classic && progs[name] || !classic && !progs[name] {
+			t.Fatalf("wanted classic=%v programs, attached %v (degraded: %q)", classic, progs, tr.Degraded())
+		}
+	}
+}
+
 func forEachTopology(t *testing.T, f func(t *testing.T, top topology, col *collector)) {
 	tops := topologies(t)
-	col := startCollector(t, Config{})
-	for _, top := range tops {
-		t.Run(top.name, func(t *testing.T) { f(t, top, col) })
+	for _, kind := range programKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			col := startCollector(t, Config{ClassicTracepoints: kind.classic})
+			requireKind(t, col.tr, kind.classic)
+			for _, top := range tops {
+				t.Run(top.name, func(t *testing.T) { f(t, top, col) })
+			}
+		})
 	}
 }
 
@@ -349,28 +375,80 @@ func TestCloseWithUnreadData(t *testing.T) {
 
 // Data for a connection its owner already closed: the reset is sent in the
 // context of the process whose data arrived, and must name the owner that
-// closed, alive or exited.
+// closed, alive or exited. The closed socket has usually become a timewait
+// socket, which answers; but when the acknowledgement of its FIN arrived
+// while close() still held the socket, the kernel keeps a full orphaned
+// socket in FIN_WAIT2 instead, which it destroys on the data and then
+// answers for (TCP_ABORT_ON_DATA, from state CLOSE): a race on a busy host.
+// With TCP_LINGER2 above 60 s the second way is certain ("fin-wait2").
 func TestLateDataAfterClose(t *testing.T) {
-	for _, exited := range []bool{false, true} {
-		name := "owner-alive"
-		if exited {
-			name = "owner-exited"
+	for _, c := range []struct {
+		name           string
+		exited, linger bool
+	}{{"owner-alive", false, false}, {"owner-exited", true, false}, {"fin-wait2/owner-alive", false, true}, {"fin-wait2/owner-exited", true, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			forEachTopology(t, func(t *testing.T, top topology, col *collector) {
+				s := startAgent(t, "rstw-server", top.serverNS)
+				cl := startAgent(t, "rstw-client", top.clientNS)
+				cli, srv := connected(t, top, s, cl)
+				if c.linger {
+					cl.do("finwait2")
+				}
+				cl.do("close")
+				if c.exited {
+					cl.exit()
+				}
+				time.Sleep(50 * time.Millisecond) // the FIN is acknowledged
+				s.do("write 10")
+				sent := col.find(t, event.Send, cli, srv)
+				w := want{reason: col.reason("TCP_TIMEWAIT_SOCKET"), state: "TIME_WAIT", netns: top.clientNetNS, task: s, owner: cl, ownerAlive: !c.exited}
+				if c.linger || sent.State == "CLOSE" {
+					w.reason, w.state = col.reason("TCP_ABORT_ON_DATA"), "CLOSE"
+				}
+				check(t, "sent", sent, w)
+				if sent.Owner != nil && sent.Owner.Source != event.OwnerTuple {
+					t.Errorf("sent: owner source %s, want tuple", sent.Owner.Source)
+				}
+				got := col.find(t, event.Receive, srv, cli)
+				check(t, "received", got, want{reason: "UNKNOWN", netns: top.serverNetNS, task: s, owner: s, ownerAlive: true})
+			})
+		})
+	}
+}
+
+// A listener that closes (or whose process is killed) resets the
+// connections still waiting in its accept queue, after its own state
+// change: each reset names the listening process, which never accepted
+// them.
+func TestListenerClosedWithQueuedConnections(t *testing.T) {
+	for _, killed := range []bool{false, true} {
+		name := "listener-closed"
+		if killed {
+			name = "listener-killed"
 		}
 		t.Run(name, func(t *testing.T) {
 			forEachTopology(t, func(t *testing.T, top topology, col *collector) {
 				s := startAgent(t, "rstw-server", top.serverNS)
 				c := startAgent(t, "rstw-client", top.clientNS)
-				cli, srv := connected(t, top, s, c)
-				c.do("close")
-				if exited {
-					c.exit()
+				srv := addrPort(t, s.do("listen %s", netip.AddrPortFrom(top.serverAddr, 0))[0])
+				cli := addrPort(t, c.do("connect %s", srv)[0]) // queued, never accepted
+				if killed {
+					s.kill()
+				} else {
+					s.do("closelistener")
 				}
-				time.Sleep(50 * time.Millisecond) // the FIN is acknowledged
-				s.do("write 10")
-				sent := col.find(t, event.Send, cli, srv)
-				check(t, "sent", sent, want{reason: col.reason("TCP_TIMEWAIT_SOCKET"), state: "TIME_WAIT", netns: top.clientNetNS, task: s, owner: c, ownerAlive: !exited})
-				got := col.find(t, event.Receive, srv, cli)
-				check(t, "received", got, want{reason: "UNKNOWN", netns: top.serverNetNS, task: s, owner: s, ownerAlive: true})
+				sent := col.find(t, event.Send, srv, cli)
+				// A killed process's exit is marked before its
+				// files are closed: the owner has exited by then.
+				if o := sent.Owner; o == nil || o.PID != s.pid || o.Comm != s.name || o.Source != event.OwnerListener || o.Alive == killed {
+					t.Errorf("sent: owner %+v, want the listener %d/%s alive=%v", o, s.pid, s.name, !killed)
+				}
+				if sent.Reason != col.reason("TCP_STATE") || sent.NetNS != top.serverNetNS {
+					t.Errorf("sent: reason %s netns %d, want %s %d", sent.Reason, sent.NetNS, col.reason("TCP_STATE"), top.serverNetNS)
+				}
+				got := col.find(t, event.Receive, cli, srv)
+				check(t, "received", got, want{reason: "UNKNOWN", state: "ESTABLISHED", netns: top.clientNetNS, owner: c, ownerAlive: true})
+				t.Logf("sent: %s -> %s state=%s task=%d/%s owner=%+v", sent.Local, sent.Remote, sent.State, sent.Task.PID, sent.Task.Comm, *sent.Owner)
 			})
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"net/netip"
 	"os"
 	"slices"
@@ -35,13 +36,29 @@ type Config struct {
 	PID            uint32        // report only resets whose owner or task is this process
 	Ports          []uint16      // report only resets whose local or remote port is one of these
 	NetNS          uint32        // report only resets in this network namespace (inode)
-	OwnerTableSize int           // sockets and 4-tuples remembered for attribution
+	// Cgroups, when set, reports only resets whose owner's cgroup (as
+	// captured when the owner was learned) or whose task's cgroup is one
+	// of these cgroup v2 ids (the inode number of the cgroup's directory).
+	Cgroups        []uint64
+	OwnerTableSize int // sockets remembered for attribution, and slots of the 4-tuple cache (rounded up to a power of two)
 	// Aggregate counts resets in a kernel map keyed by direction, reason,
-	// owner and ZooKeeper endpoint; Events streams every reset through the
-	// ring buffer. At least one must be set.
+	// owner, owner's cgroup, network namespace and ZooKeeper endpoint;
+	// Events streams every reset through the ring buffer. At least one
+	// must be set.
 	Aggregate bool
 	NoEvents  bool
-	ZKPorts   []uint16 // ZooKeeper client ports, for the aggregation key
+	// ZKPorts are ZooKeeper client ports: they key the aggregation, and
+	// every connection made to or accepted on one is reported to
+	// Callbacks.Connect (also when only aggregating).
+	ZKPorts []uint16
+	// ClassicTracepoints attaches classic tracepoint programs even where
+	// the cheaper BTF-typed ones load: for comparison and tests.
+	ClassicTracepoints bool
+	// SeedInterval is how often the owners of sockets the programs did not
+	// see being made are read from every process's open files (they are
+	// read once at start regardless); 0 is DefaultSeedInterval, negative
+	// only at start.
+	SeedInterval time.Duration
 	// AllSenders also loads the packet-level view (see senders.go): resets
 	// that the TCP stack did not make, reported with their sender. Where
 	// it cannot load, Degraded says so and the rest still runs.
@@ -59,7 +76,10 @@ type Config struct {
 type Tracer struct {
 	cfg      Config
 	coll     *ebpf.Collection
-	fentry   *ebpf.Collection // pre-6.10 fallback for resets the tracepoint misses
+	fentry   *ebpf.Collection   // pre-6.10 fallback for resets the tracepoint misses
+	extra    []*ebpf.Collection // programs loaded on their own (fallbacks, the iterator)
+	seeder   *ebpf.Program      // the socket iterator, nil where it does not load
+	points   []attached
 	objs     rstwatchMaps
 	vars     rstwatchVariables
 	links    []link.Link
@@ -68,6 +88,9 @@ type Tracer struct {
 	degraded []string
 	log      *slog.Logger
 	senders  *senders // nil unless Config.AllSenders and it loaded
+
+	stopSeeding chan struct{}
+	seedingDone chan struct{}
 }
 
 // AttachPoint is a tracepoint a program attaches to. rstwatch still reports
@@ -92,7 +115,8 @@ var attachPoints = []AttachPoint{
 // AttachPoints lists the tracepoints rstwatch uses.
 func AttachPoints() []AttachPoint { return slices.Clone(attachPoints) }
 
-// Open loads and attaches the programs.
+// Open loads and attaches the programs, then names the owners of the
+// sockets that already exist.
 func Open(cfg Config) (*Tracer, error) {
 	if cfg.RingBufferSize == 0 {
 		cfg.RingBufferSize = DefaultRingBufferSize
@@ -103,6 +127,9 @@ func Open(cfg Config) (*Tracer, error) {
 	if cfg.OwnerTableSize == 0 {
 		cfg.OwnerTableSize = DefaultOwnerTableSize
 	}
+	if cfg.SeedInterval == 0 {
+		cfg.SeedInterval = DefaultSeedInterval
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -111,6 +138,9 @@ func Open(cfg Config) (*Tracer, error) {
 	}
 	if cfg.NoEvents && !cfg.Aggregate {
 		return nil, errors.New("tracer: nothing to do: neither events nor aggregation requested")
+	}
+	if len(cfg.Cgroups) > maxCgroups {
+		return nil, fmt.Errorf("tracer: %d cgroups to filter by, at most %d", len(cfg.Cgroups), maxCgroups)
 	}
 	if p := CheckPrivileges(); !p.OK {
 		return nil, &SetupError{Msg: "not enough privileges to load BPF programs (" + p.Detail + "): " + privilegeFix}
@@ -132,76 +162,42 @@ func Open(cfg Config) (*Tracer, error) {
 	}
 
 	t := &Tracer{cfg: cfg, reasons: kernelReasonNames(kspec), log: cfg.Logger}
-
-	// Programs whose tracepoint this kernel lacks are removed before the
-	// load, so an optional one cannot fail the whole collection.
-	for _, ap := range attachPoints {
-		if TracepointExists(ap.Group, ap.Name) {
-			continue
-		}
-		if ap.Required {
-			return nil, &SetupError{Msg: fmt.Sprintf("the kernel has no tracepoint %s:%s (needs Linux 4.16+ with CONFIG_TRACEPOINTS; is tracefs mounted?)", ap.Group, ap.Name)}
-		}
-		delete(spec.Programs, ap.prog)
-		t.degraded = append(t.degraded, fmt.Sprintf("no tracepoint %s:%s: without %s", ap.Group, ap.Name, ap.Lost))
+	if err := t.configure(spec); err != nil {
+		return nil, err
 	}
-
-	spec.Maps[rstwatchMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
-	for _, m := range []string{rstwatchMapOwnerBySock, rstwatchMapOwnerByTuple} {
-		spec.Maps[m].MaxEntries = uint32(cfg.OwnerTableSize)
-	}
-	if !cfg.Aggregate {
-		spec.Maps[rstwatchMapCounts].MaxEntries = 1
-	}
-	if cfg.NoEvents {
-		// The ring buffer must exist for the program to load; keep it small.
-		spec.Maps[rstwatchMapEvents].MaxEntries = uint32(os.Getpagesize())
-	}
-	consts := map[string]any{
-		"filter_pid":   cfg.PID,
-		"filter_netns": cfg.NetNS,
-		"filter_ports": len(cfg.Ports) > 0,
-		"emit_events":  !cfg.NoEvents,
-		"aggregate":    cfg.Aggregate,
-		"wakeup_bytes": uint64(0),
-	}
-	if !cfg.WakeupPerEvent {
-		consts["wakeup_bytes"] = uint64(cfg.RingBufferSize / 4)
-	}
-	for name, v := range consts {
-		if err := spec.Variables[name].Set(v); err != nil {
-			return nil, fmt.Errorf("tracer: setting %s: %w", name, err)
-		}
-	}
-
-	// The fentry fallback loads on its own, sharing the maps, so that a
-	// kernel refusing it (as 6.18 here does, with EPERM) still traces. It
-	// is wanted only where the tracepoint misses resets.
-	var fentrySpec *ebpf.CollectionSpec
-	if missesPassiveResets(kspec) {
-		fentrySpec = spec.Copy()
-	}
+	// The programs loaded on their own (fentry fallback, iterator,
+	// classic replacements) take a copy of the object with every program.
+	full := spec.Copy()
 	for name := range spec.Programs {
-		if fentryProgram(name) {
+		if fentryProgram(name) || name == rstwatchProgRstwatchSeed {
 			delete(spec.Programs, name)
-		} else if fentrySpec != nil {
-			delete(fentrySpec.Programs, name)
 		}
 	}
 
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		Programs: ebpf.ProgramOptions{KernelTypes: kspec},
-	})
-	if err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			cfg.Logger.Debug("verifier log", "log", fmt.Sprintf("%+v", ve))
+	// Programs are chosen and the ones not wanted removed before the load,
+	// so that an optional one this kernel rejects cannot fail the whole
+	// collection. If the typed programs do not load, the classic ones do.
+	typed := !cfg.ClassicTracepoints
+	main := spec.Copy()
+	if err := t.choosePrograms(main, kspec, typed); err != nil {
+		return nil, err
+	}
+	coll, err := t.load(main, kspec)
+	if err != nil && t.usesTyped() {
+		t.log.Debug("BTF-typed programs did not load; using classic tracepoints", "error", err)
+		t.degraded = append(t.degraded, fmt.Sprintf("the BTF-typed programs did not load (%v): classic tracepoints are used, which cost more per event", err))
+		main = spec.Copy()
+		if err := t.choosePrograms(main, kspec, false); err != nil {
+			return nil, err
 		}
+		coll, err = t.load(main, kspec)
+	}
+	if err != nil {
 		return nil, explain("loading the BPF programs", err)
 	}
 	t.coll = coll
-	// Assign moves the maps out of the collection: take the set the
-	// fentry fallback shares first.
+	// Assign moves the maps out of the collection: take the set that the
+	// programs loaded on their own share first.
 	shared := map[string]*ebpf.Map{}
 	for name, m := range coll.Maps {
 		if name != ".rodata" {
@@ -215,26 +211,43 @@ func Open(cfg Config) (*Tracer, error) {
 		t.Close()
 		return nil, fmt.Errorf("tracer: %w", err)
 	}
-	if err := t.fillPorts(); err != nil {
+	if err := t.fillFilters(); err != nil {
 		t.Close()
 		return nil, err
 	}
 	if cfg.Aggregate {
 		// The overflow key (all zero) must exist before the map can fill.
 		var zero rstwatchAggKey
-		if err := t.objs.Counts.Update(&zero, uint64(0), ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+		cpus, err := ebpf.PossibleCPU()
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("tracer: counting CPUs: %w", err)
+		}
+		if err := t.objs.Counts.Update(&zero, make([]uint64, cpus), ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
 			t.Close()
 			return nil, fmt.Errorf("tracer: creating the overflow counter: %w", err)
 		}
 	}
-	if err := t.attach(); err != nil {
+	if err := t.attach(full, kspec, shared); err != nil {
 		t.Close()
 		return nil, err
 	}
-	if fentrySpec != nil {
-		t.attachFentry(fentrySpec, kspec, shared)
+	if missesPassiveResets(kspec) {
+		t.attachFentry(full, kspec, shared)
 	}
 	t.clock = newClockOffset()
+
+	// Seeded after attaching: a socket made in between is learned by the
+	// programs, and their owners are never replaced by the iterator's.
+	t.loadSeeder(full, kspec, shared)
+	if t.seeder != nil {
+		if err := t.Seed(); err != nil {
+			t.degraded = append(t.degraded, fmt.Sprintf("reading the open sockets failed (%v): %s", err, seedLost))
+		} else if cfg.SeedInterval > 0 {
+			t.stopSeeding, t.seedingDone = make(chan struct{}), make(chan struct{})
+			go t.seedLoop(cfg.SeedInterval, t.stopSeeding, t.seedingDone)
+		}
+	}
 	if cfg.AllSenders {
 		s, partial, err := openSenders(cfg, kspec, cfg.Logger)
 		switch {
@@ -246,6 +259,71 @@ func Open(cfg Config) (*Tracer, error) {
 		t.senders = s
 	}
 	return t, nil
+}
+
+// tupleWays is TUPLE_WAYS in bpf/ebpf/owner.h: slots per bucket of the
+// 4-tuple cache.
+const tupleWays = 4
+
+// maxCgroups is the size of the kernel's cgroup filter.
+const maxCgroups = 1024
+
+// configure sizes the maps and sets the programs' constants.
+func (t *Tracer) configure(spec *ebpf.CollectionSpec) error {
+	cfg := t.cfg
+	spec.Maps[rstwatchMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
+	spec.Maps[rstwatchMapOwnerBySock].MaxEntries = uint32(cfg.OwnerTableSize)
+	// The 4-tuple cache has 4-way buckets indexed by a hash masked to
+	// their number: as many slots as the owner table has entries, rounded
+	// up to a power of two.
+	buckets := uint32(1) << bits.Len32(uint32(max(cfg.OwnerTableSize/tupleWays, 1))-1)
+	spec.Maps[rstwatchMapOwnerByTuple].MaxEntries = buckets
+	if !cfg.Aggregate {
+		spec.Maps[rstwatchMapCounts].MaxEntries = 1
+	}
+	if cfg.NoEvents {
+		// Only the rare ZooKeeper connect records go through the ring
+		// buffer; it must exist for the programs to load either way.
+		spec.Maps[rstwatchMapEvents].MaxEntries = uint32(max(os.Getpagesize(), noEventsRingSize))
+	}
+	consts := map[string]any{
+		"filter_pid":        cfg.PID,
+		"filter_netns":      cfg.NetNS,
+		"filter_ports":      len(cfg.Ports) > 0,
+		"filter_cgroups":    len(cfg.Cgroups) > 0,
+		"emit_events":       !cfg.NoEvents,
+		"aggregate":         cfg.Aggregate,
+		"zk_connects":       len(cfg.ZKPorts) > 0,
+		"wakeup_bytes":      uint64(0),
+		"tuple_bucket_mask": buckets - 1,
+	}
+	if !cfg.WakeupPerEvent {
+		consts["wakeup_bytes"] = uint64(spec.Maps[rstwatchMapEvents].MaxEntries / 4)
+	}
+	for name, v := range consts {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return fmt.Errorf("tracer: setting %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// noEventsRingSize holds a burst of ZooKeeper connect records when only
+// aggregating.
+const noEventsRingSize = 64 << 10
+
+// load loads a collection, logging the verifier's reasons at debug level.
+func (t *Tracer) load(spec *ebpf.CollectionSpec, kspec *btf.Spec) (*ebpf.Collection, error) {
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{KernelTypes: kspec},
+	})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			t.log.Debug("verifier log", "log", fmt.Sprintf("%+v", ve))
+		}
+	}
+	return coll, err
 }
 
 func fentryProgram(name string) bool {
@@ -262,8 +340,14 @@ func missesPassiveResets(kspec *btf.Spec) bool {
 // attachFentry loads and attaches the fallback for resets sent without a
 // full socket on kernels whose tracepoint misses them. Failure is not
 // fatal: Degraded says what is then not seen.
-func (t *Tracer) attachFentry(spec *ebpf.CollectionSpec, kspec *btf.Spec, replace map[string]*ebpf.Map) {
+func (t *Tracer) attachFentry(full *ebpf.CollectionSpec, kspec *btf.Spec, replace map[string]*ebpf.Map) {
 	const lost = "resets sent without a full socket (refused connects, data for closed or timewait connections) are not seen as sent on this kernel; they still show as received on a local peer"
+	spec := full.Copy()
+	for name := range spec.Programs {
+		if !fentryProgram(name) {
+			delete(spec.Programs, name)
+		}
+	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
 		Programs:        ebpf.ProgramOptions{KernelTypes: kspec},
 		MapReplacements: replace,
@@ -297,26 +381,8 @@ func (t *Tracer) UsesFentryFallback() bool {
 	return t.vars.PassiveByFentry != nil && t.vars.PassiveByFentry.Get(&v) == nil && v == 1
 }
 
-func (t *Tracer) attach() error {
-	for _, ap := range attachPoints {
-		prog := t.coll.Programs[ap.prog]
-		if prog == nil {
-			continue
-		}
-		l, err := link.Tracepoint(ap.Group, ap.Name, prog, nil)
-		if err != nil {
-			if ap.Required {
-				return explain(fmt.Sprintf("attaching to %s:%s", ap.Group, ap.Name), err)
-			}
-			t.degraded = append(t.degraded, fmt.Sprintf("attaching %s:%s failed (%v): without %s", ap.Group, ap.Name, err, ap.Lost))
-			continue
-		}
-		t.links = append(t.links, l)
-	}
-	return nil
-}
-
-func (t *Tracer) fillPorts() error {
+// fillFilters writes the port and cgroup sets the programs look up.
+func (t *Tracer) fillFilters() error {
 	const report, zk = 1, 2
 	flags := map[uint16]uint8{}
 	for _, p := range t.cfg.Ports {
@@ -328,6 +394,11 @@ func (t *Tracer) fillPorts() error {
 	for p, f := range flags {
 		if err := t.objs.Ports.Put(uint32(p), f); err != nil {
 			return fmt.Errorf("tracer: setting port filter %d: %w", p, err)
+		}
+	}
+	for _, id := range t.cfg.Cgroups {
+		if err := t.objs.Cgroups.Put(id, uint8(1)); err != nil {
+			return fmt.Errorf("tracer: setting cgroup filter %d: %w", id, err)
 		}
 	}
 	return nil
@@ -342,6 +413,11 @@ func (t *Tracer) ReportsReasons() bool { return len(t.reasons) > 0 }
 // Close detaches every program and frees the maps. It is safe to call more
 // than once and on a partly opened tracer.
 func (t *Tracer) Close() error {
+	if t.stopSeeding != nil {
+		close(t.stopSeeding)
+		<-t.seedingDone
+		t.stopSeeding = nil
+	}
 	var errs []error
 	if t.senders != nil {
 		errs = append(errs, t.senders.close())
@@ -352,12 +428,12 @@ func (t *Tracer) Close() error {
 	}
 	t.links = nil
 	errs = append(errs, t.objs.Close())
-	for _, c := range []*ebpf.Collection{t.fentry, t.coll} {
+	for _, c := range append([]*ebpf.Collection{t.fentry, t.coll}, t.extra...) {
 		if c != nil {
 			c.Close()
 		}
 	}
-	t.fentry, t.coll = nil, nil
+	t.fentry, t.coll, t.extra, t.seeder = nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 
@@ -370,8 +446,14 @@ type Stats struct {
 	AggFull  uint64 // resets folded into the overflow aggregate
 	// OwnerFull counts sockets whose owner could not be remembered because
 	// the owner table (--owner-table-size) was full: their resets show no
-	// owner unless /proc still names one.
+	// owner unless a later scan of open files names one.
 	OwnerFull uint64
+	// Connects counts ZooKeeper connect records written (Config.ZKPorts),
+	// ConnectsLost those dropped because the ring buffer was full (nobody
+	// read it, or not fast enough). Resets are not affected: Lost counts
+	// reset records only.
+	Connects     uint64
+	ConnectsLost uint64
 }
 
 // lost reads only the drop counter: the read loop checks it every pass.
@@ -395,7 +477,7 @@ func (t *Tracer) stat(i rstwatchStatIndex) (uint64, error) {
 // Stats reads the per-CPU counters.
 func (t *Tracer) Stats() (Stats, error) {
 	var s Stats
-	dst := []*uint64{&s.Seen, &s.Emitted, &s.Lost, &s.Filtered, &s.AggFull, &s.OwnerFull}
+	dst := []*uint64{&s.Seen, &s.Emitted, &s.Lost, &s.Filtered, &s.AggFull, &s.OwnerFull, &s.Connects, &s.ConnectsLost}
 	for i, d := range dst {
 		n, err := t.stat(rstwatchStatIndex(i))
 		if err != nil {

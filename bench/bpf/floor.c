@@ -53,3 +53,37 @@ int count_receive(void *ctx)
 {
 	return count_one();
 }
+
+/*
+ * Empty programs on every hook rstwatch attaches to, once as classic
+ * tracepoints and once BTF-typed (tp_btf): the cost of being attached where
+ * ordinary connections pass (socket state changes, destruction, accept),
+ * which a connection-churn workload pays without any reset. accept has no
+ * typed hook; both sets use its syscall tracepoints.
+ */
+#define EMPTY_CLASSIC(name, sec)       \
+	SEC("tracepoint/" sec)         \
+	int hook_classic_##name(void *ctx) \
+	{                              \
+		return 0;              \
+	}
+#define EMPTY_TYPED(name, sec)         \
+	SEC("tp_btf/" sec)             \
+	int hook_typed_##name(void *ctx)   \
+	{                              \
+		return 0;              \
+	}
+
+EMPTY_CLASSIC(send_reset, "tcp/tcp_send_reset")
+EMPTY_CLASSIC(receive_reset, "tcp/tcp_receive_reset")
+EMPTY_CLASSIC(set_state, "sock/inet_sock_set_state")
+EMPTY_CLASSIC(destroy_sock, "tcp/tcp_destroy_sock")
+EMPTY_CLASSIC(exit, "sched/sched_process_exit")
+EMPTY_CLASSIC(accept4, "syscalls/sys_exit_accept4")
+EMPTY_CLASSIC(accept, "syscalls/sys_exit_accept")
+
+EMPTY_TYPED(send_reset, "tcp_send_reset")
+EMPTY_TYPED(receive_reset, "tcp_receive_reset")
+EMPTY_TYPED(set_state, "inet_sock_set_state")
+EMPTY_TYPED(destroy_sock, "tcp_destroy_sock")
+EMPTY_TYPED(exit, "sched_process_exit")

@@ -3,54 +3,104 @@ package floor
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 )
 
-// Kind selects which pair of programs is attached.
+// Kind selects which programs are attached.
 type Kind int
 
 const (
-	// Empty returns at once: the cost of being attached at all.
+	// Empty returns at once on the two reset tracepoints: the cost of being
+	// attached there at all.
 	Empty Kind = iota
-	// Count increments a per-CPU counter: the cheapest useful aggregation.
+	// Count increments a per-CPU counter on the two reset tracepoints: the
+	// cheapest useful aggregation.
 	Count
+	// HooksClassic returns at once on every hook rstwatch uses, all as
+	// classic tracepoints.
+	HooksClassic
+	// HooksTyped returns at once on every hook rstwatch uses, BTF-typed
+	// (tp_btf) where the hook has a typed form (all but accept).
+	HooksTyped
 )
 
 func (k Kind) String() string {
-	if k == Count {
+	switch k {
+	case Count:
 		return "count"
+	case HooksClassic:
+		return "hooks-classic"
+	case HooksTyped:
+		return "hooks-typed"
 	}
 	return "empty"
 }
 
-// Floor is one kind of floor program attached to both reset tracepoints.
+// Floor is one kind of floor program set, attached.
 type Floor struct {
 	objs  floorObjects
 	progs []*ebpf.Program
 	links []link.Link
 }
 
-// Attach loads the floor object and attaches the programs of kind k to
-// tcp:tcp_send_reset and tcp:tcp_receive_reset.
+// attachment is one program and where it goes.
+type attachment struct {
+	prog        *ebpf.Program
+	group, name string // tracepoint; group "" is a tp_btf program
+}
+
+func (f *Floor) attachments(k Kind) []attachment {
+	o := &f.objs
+	switch k {
+	case Empty:
+		return []attachment{{o.EmptySend, "tcp", "tcp_send_reset"}, {o.EmptyReceive, "tcp", "tcp_receive_reset"}}
+	case Count:
+		return []attachment{{o.CountSend, "tcp", "tcp_send_reset"}, {o.CountReceive, "tcp", "tcp_receive_reset"}}
+	}
+	accept := []attachment{
+		{o.HookClassicAccept4, "syscalls", "sys_exit_accept4"},
+		{o.HookClassicAccept, "syscalls", "sys_exit_accept"},
+	}
+	if k == HooksClassic {
+		return append([]attachment{
+			{o.HookClassicSendReset, "tcp", "tcp_send_reset"},
+			{o.HookClassicReceiveReset, "tcp", "tcp_receive_reset"},
+			{o.HookClassicSetState, "sock", "inet_sock_set_state"},
+			{o.HookClassicDestroySock, "tcp", "tcp_destroy_sock"},
+			{o.HookClassicExit, "sched", "sched_process_exit"},
+		}, accept...)
+	}
+	return append([]attachment{
+		{o.HookTypedSendReset, "", "tcp_send_reset"},
+		{o.HookTypedReceiveReset, "", "tcp_receive_reset"},
+		{o.HookTypedSetState, "", "inet_sock_set_state"},
+		{o.HookTypedDestroySock, "", "tcp_destroy_sock"},
+		{o.HookTypedExit, "", "sched_process_exit"},
+	}, accept...)
+}
+
+// Attach loads the floor object and attaches the programs of kind k.
 func Attach(k Kind) (*Floor, error) {
 	f := &Floor{}
 	if err := loadFloorObjects(&f.objs, nil); err != nil {
 		return nil, fmt.Errorf("loading the floor programs: %w", err)
 	}
-	send, recv := f.objs.EmptySend, f.objs.EmptyReceive
-	if k == Count {
-		send, recv = f.objs.CountSend, f.objs.CountReceive
-	}
-	for _, a := range []struct {
-		name string
-		prog *ebpf.Program
-	}{{"tcp_send_reset", send}, {"tcp_receive_reset", recv}} {
-		l, err := link.Tracepoint("tcp", a.name, a.prog, nil)
+	for _, a := range f.attachments(k) {
+		var (
+			l   link.Link
+			err error
+		)
+		if a.group == "" {
+			l, err = link.AttachTracing(link.TracingOptions{Program: a.prog})
+		} else {
+			l, err = link.Tracepoint(a.group, a.name, a.prog, nil)
+		}
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("attaching the %s floor to tcp:%s: %w", k, a.name, err)
+			return nil, fmt.Errorf("attaching the %s floor to %s: %w", k, strings.TrimPrefix(a.group+":"+a.name, ":"), err)
 		}
 		f.links = append(f.links, l)
 		f.progs = append(f.progs, a.prog)

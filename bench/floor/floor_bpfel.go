@@ -16,11 +16,23 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	floorMapFloorCounts   = "floor_counts"
-	floorProgCountReceive = "count_receive"
-	floorProgCountSend    = "count_send"
-	floorProgEmptyReceive = "empty_receive"
-	floorProgEmptySend    = "empty_send"
+	floorMapFloorCounts              = "floor_counts"
+	floorProgCountReceive            = "count_receive"
+	floorProgCountSend               = "count_send"
+	floorProgEmptyReceive            = "empty_receive"
+	floorProgEmptySend               = "empty_send"
+	floorProgHookClassicAccept       = "hook_classic_accept"
+	floorProgHookClassicAccept4      = "hook_classic_accept4"
+	floorProgHookClassicDestroySock  = "hook_classic_destroy_sock"
+	floorProgHookClassicExit         = "hook_classic_exit"
+	floorProgHookClassicReceiveReset = "hook_classic_receive_reset"
+	floorProgHookClassicSendReset    = "hook_classic_send_reset"
+	floorProgHookClassicSetState     = "hook_classic_set_state"
+	floorProgHookTypedDestroySock    = "hook_typed_destroy_sock"
+	floorProgHookTypedExit           = "hook_typed_exit"
+	floorProgHookTypedReceiveReset   = "hook_typed_receive_reset"
+	floorProgHookTypedSendReset      = "hook_typed_send_reset"
+	floorProgHookTypedSetState       = "hook_typed_set_state"
 )
 
 // loadFloor returns the embedded CollectionSpec for floor.
@@ -65,10 +77,22 @@ type floorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorProgramSpecs struct {
-	CountReceive *ebpf.ProgramSpec `ebpf:"count_receive"`
-	CountSend    *ebpf.ProgramSpec `ebpf:"count_send"`
-	EmptyReceive *ebpf.ProgramSpec `ebpf:"empty_receive"`
-	EmptySend    *ebpf.ProgramSpec `ebpf:"empty_send"`
+	CountReceive            *ebpf.ProgramSpec `ebpf:"count_receive"`
+	CountSend               *ebpf.ProgramSpec `ebpf:"count_send"`
+	EmptyReceive            *ebpf.ProgramSpec `ebpf:"empty_receive"`
+	EmptySend               *ebpf.ProgramSpec `ebpf:"empty_send"`
+	HookClassicAccept       *ebpf.ProgramSpec `ebpf:"hook_classic_accept"`
+	HookClassicAccept4      *ebpf.ProgramSpec `ebpf:"hook_classic_accept4"`
+	HookClassicDestroySock  *ebpf.ProgramSpec `ebpf:"hook_classic_destroy_sock"`
+	HookClassicExit         *ebpf.ProgramSpec `ebpf:"hook_classic_exit"`
+	HookClassicReceiveReset *ebpf.ProgramSpec `ebpf:"hook_classic_receive_reset"`
+	HookClassicSendReset    *ebpf.ProgramSpec `ebpf:"hook_classic_send_reset"`
+	HookClassicSetState     *ebpf.ProgramSpec `ebpf:"hook_classic_set_state"`
+	HookTypedDestroySock    *ebpf.ProgramSpec `ebpf:"hook_typed_destroy_sock"`
+	HookTypedExit           *ebpf.ProgramSpec `ebpf:"hook_typed_exit"`
+	HookTypedReceiveReset   *ebpf.ProgramSpec `ebpf:"hook_typed_receive_reset"`
+	HookTypedSendReset      *ebpf.ProgramSpec `ebpf:"hook_typed_send_reset"`
+	HookTypedSetState       *ebpf.ProgramSpec `ebpf:"hook_typed_set_state"`
 }
 
 // floorMapSpecs contains maps before they are loaded into the kernel.
@@ -123,10 +147,22 @@ type floorVariables struct {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorPrograms struct {
-	CountReceive *ebpf.Program `ebpf:"count_receive"`
-	CountSend    *ebpf.Program `ebpf:"count_send"`
-	EmptyReceive *ebpf.Program `ebpf:"empty_receive"`
-	EmptySend    *ebpf.Program `ebpf:"empty_send"`
+	CountReceive            *ebpf.Program `ebpf:"count_receive"`
+	CountSend               *ebpf.Program `ebpf:"count_send"`
+	EmptyReceive            *ebpf.Program `ebpf:"empty_receive"`
+	EmptySend               *ebpf.Program `ebpf:"empty_send"`
+	HookClassicAccept       *ebpf.Program `ebpf:"hook_classic_accept"`
+	HookClassicAccept4      *ebpf.Program `ebpf:"hook_classic_accept4"`
+	HookClassicDestroySock  *ebpf.Program `ebpf:"hook_classic_destroy_sock"`
+	HookClassicExit         *ebpf.Program `ebpf:"hook_classic_exit"`
+	HookClassicReceiveReset *ebpf.Program `ebpf:"hook_classic_receive_reset"`
+	HookClassicSendReset    *ebpf.Program `ebpf:"hook_classic_send_reset"`
+	HookClassicSetState     *ebpf.Program `ebpf:"hook_classic_set_state"`
+	HookTypedDestroySock    *ebpf.Program `ebpf:"hook_typed_destroy_sock"`
+	HookTypedExit           *ebpf.Program `ebpf:"hook_typed_exit"`
+	HookTypedReceiveReset   *ebpf.Program `ebpf:"hook_typed_receive_reset"`
+	HookTypedSendReset      *ebpf.Program `ebpf:"hook_typed_send_reset"`
+	HookTypedSetState       *ebpf.Program `ebpf:"hook_typed_set_state"`
 }
 
 func (p *floorPrograms) Close() error {
@@ -135,6 +171,18 @@ func (p *floorPrograms) Close() error {
 		p.CountSend,
 		p.EmptyReceive,
 		p.EmptySend,
+		p.HookClassicAccept,
+		p.HookClassicAccept4,
+		p.HookClassicDestroySock,
+		p.HookClassicExit,
+		p.HookClassicReceiveReset,
+		p.HookClassicSendReset,
+		p.HookClassicSetState,
+		p.HookTypedDestroySock,
+		p.HookTypedExit,
+		p.HookTypedReceiveReset,
+		p.HookTypedSendReset,
+		p.HookTypedSetState,
 	)
 }
 

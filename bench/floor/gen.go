@@ -1,5 +1,6 @@
-// Package floor is rstwatch-bench's own minimal BPF programs on the two reset
-// tracepoints: the physical limit every tracer is compared against.
+// Package floor is rstwatch-bench's own minimal BPF programs: on the two reset
+// tracepoints, or on every hook rstwatch uses; the physical limit every
+// tracer is compared against.
 package floor
 
 // Built with the same pinned clang and flags as the tracer (the Makefile

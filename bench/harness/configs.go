@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/rstwatch/rstwatch/bench/storm"
 )
 
 // The peers' filter and scripts.
@@ -29,13 +31,15 @@ tracepoint:tcp:tcp_send_reset, tracepoint:tcp:tcp_receive_reset { @[comm] = coun
 // path of the rstwatch binary under test.
 func Tracers(rstwatch string) []Tracer {
 	return []Tracer{
-		{Name: Baseline, How: "nothing attached"},
+		{Name: Baseline, How: "nothing attached", shapes: storm.Shapes},
 		traceJSON(rstwatch),
 		serve(rstwatch),
 		traceJSON(rstwatch, allSendersFlag),
 		serve(rstwatch, allSendersFlag),
 		floorTracer(floorEmpty),
 		floorTracer(floorCount),
+		floorTracer(floorHooksClassic),
+		floorTracer(floorHooksTyped),
 		tcpdump("tcpdump-pcap", true),
 		tcpdump("tcpdump-text", false),
 		bpftrace("bpftrace-printf", bpftracePrintf),

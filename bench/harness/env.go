@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"runtime"
@@ -31,17 +32,18 @@ func collectEnv() Env {
 		PortRange: readTrim("/proc/sys/net/ipv4/ip_local_port_range"),
 		Go:        runtime.Version(),
 		Tools:     map[string]string{},
-		BPFStatsEnable: "BPF_ENABLE_STATS held for the whole bench: every configuration's " +
-			"programs pay the accounting (two clock reads per run)",
+		BPFStatsEnable: "BPF_ENABLE_STATS held for the whole bench but the churn's rate measurements: every " +
+			"configuration's programs pay the accounting (two clock reads per run) in the storms",
 	}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		e.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
-	for _, t := range [][]string{{"bpftrace", "--version"}, {"tcpdump", "--version"}} {
+	for _, t := range [][]string{{"bpftrace", "--version"}, {"tcpdump", "--version"}, {"nginx", "-v"}, {"wrk", "--version"}} {
+		// wrk exits 1 after printing its version; what counts is output.
 		out, err := exec.Command(t[0], t[1]).CombinedOutput()
-		if err == nil {
-			e.Tools[t[0]] = strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
+		if first := strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]; first != "" && !errors.Is(err, exec.ErrNotFound) {
+			e.Tools[t[0]] = first
 		}
 	}
 	return e

@@ -6,23 +6,37 @@ import (
 
 	"github.com/rstwatch/rstwatch/bench/floor"
 	"github.com/rstwatch/rstwatch/bench/measure"
+	"github.com/rstwatch/rstwatch/bench/storm"
 )
 
 const (
-	floorEmpty = floor.Empty
-	floorCount = floor.Count
+	floorEmpty        = floor.Empty
+	floorCount        = floor.Count
+	floorHooksClassic = floor.HooksClassic
+	floorHooksTyped   = floor.HooksTyped
 )
 
 // floorTracer runs inside the harness: its cost is all in the kernel, in
-// the storm's own context, so there is no tracer process to measure.
+// the storm's own context, so there is no tracer process to measure. The
+// reset-tracepoint floors run in the storms, the every-hook floors in the
+// churn, where the reset programs never run.
 func floorTracer(k floor.Kind) Tracer {
 	how := "own BPF: return 0 on both reset tracepoints (cilium/ebpf)"
-	if k == floor.Count {
+	var shapes []storm.Shape
+	switch k {
+	case floor.Count:
 		how = "own BPF: per-CPU array counter on both reset tracepoints (cilium/ebpf)"
+	case floor.HooksClassic:
+		how = "own BPF: return 0 on every hook rstwatch uses, as classic tracepoints"
+		shapes = []storm.Shape{storm.Churn}
+	case floor.HooksTyped:
+		how = "own BPF: return 0 on every hook rstwatch uses, BTF-typed (tp_btf) but for the accept syscall tracepoints"
+		shapes = []storm.Shape{storm.Churn}
 	}
 	return Tracer{
-		Name: "floor-" + k.String(),
-		How:  how,
+		Name:   "floor-" + k.String(),
+		How:    how,
+		shapes: shapes,
 		start: func(context.Context, string) (session, error) {
 			f, err := floor.Attach(k)
 			if err != nil {
@@ -58,7 +72,7 @@ func (s *floorSession) stop(context.Context) (tally, error) {
 	tl := tally{PerReset: 2, Unit: "events"}
 	defer s.f.Close()
 	if s.kind != floor.Count {
-		// The empty program counts nothing; its run count is in the BPF
+		// The empty programs count nothing; their run count is in the BPF
 		// statistics.
 		tl.FromRunCount = true
 		return tl, nil

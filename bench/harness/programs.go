@@ -27,7 +27,7 @@ func (rep *Report) programRows() []progRow {
 			perProg := map[string][2][]float64{}
 			var names []string
 			for _, r := range rep.runsOf(t.Name, sh) {
-				events := float64(r.Storm.Events())
+				events := float64(r.units())
 				if r.Error != "" || events == 0 {
 					continue
 				}

@@ -58,8 +58,9 @@ type Row struct {
 	CPUPerEventUs *float64 `json:"tracer_cpu_us_per_event"`
 	ReceivedFrac  *float64 `json:"received_fraction"`
 	BPFNsPerEvent *float64 `json:"bpf_ns_per_event"`
-	// BPFNetNsPerEvent is BPFNsPerEvent minus the empty floor's in the same
-	// round: without the statistics' own clock reads and the attachment.
+	// BPFNetNsPerEvent is BPFNsPerEvent minus the floor's in the same
+	// round (floorOf): without the statistics' own clock reads and the
+	// attachment.
 	BPFNetNsPerEvent *float64 `json:"bpf_net_ns_per_event"`
 	// Worst over the rounds.
 	LostMax     *uint64  `json:"lost_max"`
@@ -108,7 +109,7 @@ func (rep *Report) row(config string, shape storm.Shape) (Row, bool) {
 		ratio = append(ratio, deref(r.Ratio))
 		cpu = append(cpu, deref(r.CPUPerEventUs))
 		bpf = append(bpf, deref(r.BPFNsPerEvent))
-		net = append(net, deref(r.BPFNsPerEvent)-rep.emptyFloorNs(r.Round, shape))
+		net = append(net, deref(r.BPFNsPerEvent)-rep.floorNs(r.Round, shape))
 		if r.Received != nil && r.Expected > 0 {
 			f := float64(*r.Received) / float64(r.Expected)
 			frac = append(frac, f)
@@ -126,9 +127,20 @@ func (rep *Report) row(config string, shape storm.Shape) (Row, bool) {
 	return row, true
 }
 
-// emptyFloorNs is the empty floor's BPF ns/event in a round, NaN if unknown.
-func (rep *Report) emptyFloorNs(round int, shape storm.Shape) float64 {
-	for _, r := range rep.runsOf(cfgFloorEmpty, shape) {
+// floorOf is the configuration a workload's BPF costs are net of: the empty
+// reset programs in a storm, the empty typed programs on every hook in the
+// churn.
+func floorOf(shape storm.Shape) string {
+	if shape == storm.Churn {
+		return cfgFloorHooksTyped
+	}
+	return cfgFloorEmpty
+}
+
+// floorNs is the floor's BPF ns/event (ns/connection) in a round, NaN if
+// unknown.
+func (rep *Report) floorNs(round int, shape storm.Shape) float64 {
+	for _, r := range rep.runsOf(floorOf(shape), shape) {
 		if r.Round == round && r.Error == "" {
 			return deref(r.BPFNsPerEvent)
 		}

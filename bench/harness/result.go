@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rstwatch/rstwatch/bench/churn"
 	"github.com/rstwatch/rstwatch/bench/measure"
 	"github.com/rstwatch/rstwatch/bench/storm"
 )
@@ -16,7 +17,13 @@ type Run struct {
 	Shape  storm.Shape  `json:"shape"`
 	Config string       `json:"config"`
 	Storm  storm.Result `json:"storm"`
-	Rate   float64      `json:"resets_per_s"`
+	// Churn is the connection churn's main wrk run (Shape churn), with BPF
+	// statistics off; ChurnStats the short one with them on.
+	Churn      *churn.Result `json:"churn,omitempty"`
+	ChurnStats *churn.Result `json:"churn_stats,omitempty"`
+	// Rate is resets per second for a storm, requests (connections) per
+	// second for the churn.
+	Rate float64 `json:"resets_per_s"`
 	// Ratio is Rate over the same round's baseline rate for this shape.
 	Ratio *float64 `json:"ratio,omitempty"`
 	// Expected and Received are in Unit: tracepoint events (two per reset)
@@ -48,10 +55,32 @@ func (r *Run) kernelRsts(before uint64) {
 
 // fill records what the tracer reported and its programs' statistics.
 // Costs are per tracepoint event (two per reset) for every tracer, so
-// packet capture and BPF tracers compare on one scale.
-func (r *Run) fill(tl tally, progs []measure.ProgStat) {
-	events := r.Storm.Events()
-	r.Unit, r.Note, r.Lost, r.BPF = tl.Unit, tl.Note, tl.Lost, progs
+// packet capture and BPF tracers compare on one scale; for the churn they
+// are per connection. bpfUnits is what the programs' statistics cover,
+// cpuUnits what the tracer's CPU time covers.
+func (r *Run) fill(tl tally, progs []measure.ProgStat, bpfUnits, cpuUnits uint64) {
+	r.Unit, r.Lost, r.BPF = tl.Unit, tl.Lost, progs
+	if tl.Note != "" {
+		r.Note = strings.TrimPrefix(r.Note+"; "+tl.Note, "; ")
+	}
+	if r.Shape == storm.Churn {
+		// No resets to receive: only the tracer's own drops count.
+		if tl.HaveCPU && cpuUnits > 0 {
+			cpu := tl.CPU
+			us := cpu.Seconds() * 1e6 / float64(cpuUnits)
+			r.TracerCPU, r.CPUPerEventUs = &cpu, &us
+		}
+		if tl.PeakRSS > 0 {
+			rss := tl.PeakRSS
+			r.PeakRSS = &rss
+		}
+		if len(progs) > 0 && bpfUnits > 0 {
+			ns := float64(measure.TotalRuntime(progs).Nanoseconds()) / float64(bpfUnits)
+			r.BPFNsPerEvent = &ns
+		}
+		return
+	}
+	events := cpuUnits
 	r.Expected = r.Storm.Resets * tl.PerReset
 	received := tl.Received
 	if tl.FromRunCount {
@@ -73,16 +102,36 @@ func (r *Run) fill(tl tally, progs []measure.ProgStat) {
 		rss := tl.PeakRSS
 		r.PeakRSS = &rss
 	}
-	if len(progs) > 0 && events > 0 {
-		ns := float64(measure.TotalRuntime(progs).Nanoseconds()) / float64(events)
+	if len(progs) > 0 && bpfUnits > 0 {
+		ns := float64(measure.TotalRuntime(progs).Nanoseconds()) / float64(bpfUnits)
 		r.BPFNsPerEvent = &ns
 	}
+}
+
+// units is what the run's costs are divided by: tracepoint events of a
+// storm, connections of the churn.
+func (r *Run) units() uint64 {
+	if r.Shape == storm.Churn {
+		if r.ChurnStats != nil {
+			return r.ChurnStats.Requests
+		}
+		return 0
+	}
+	return r.Storm.Events()
+}
+
+// rateUnit names what a workload's rate counts.
+func rateUnit(sh storm.Shape) string {
+	if sh == storm.Churn {
+		return "connections"
+	}
+	return "resets"
 }
 
 // progress is the one line logged as each run ends.
 func (r *Run) progress() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "round %d %-8s %-20s %8.0f resets/s", r.Round, r.Shape, r.Config, r.Rate)
+	fmt.Fprintf(&b, "round %d %-8s %-20s %8.0f %s/s", r.Round, r.Shape, r.Config, r.Rate, rateUnit(r.Shape))
 	if r.Ratio != nil {
 		fmt.Fprintf(&b, "  ×%.3f", *r.Ratio)
 	}
@@ -96,7 +145,11 @@ func (r *Run) progress() string {
 		fmt.Fprintf(&b, "  cpu %.3f µs/ev", *r.CPUPerEventUs)
 	}
 	if r.BPFNsPerEvent != nil {
-		fmt.Fprintf(&b, "  bpf %.0f ns/ev", *r.BPFNsPerEvent)
+		per := "ev"
+		if r.Shape == storm.Churn {
+			per = "conn"
+		}
+		fmt.Fprintf(&b, "  bpf %.0f ns/%s", *r.BPFNsPerEvent, per)
 	}
 	if e := r.Storm.ErrorSummary(); e != "" {
 		fmt.Fprintf(&b, "  storm errors: %s", e)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rstwatch/rstwatch/bench/measure"
+	"github.com/rstwatch/rstwatch/bench/storm"
 )
 
 // serveCounter is the Prometheus counter of resets `rstwatch serve` exports.
@@ -23,6 +24,7 @@ func traceJSON(bin string, extra ...string) Tracer {
 		Name:        "rstwatch-trace-json" + nameSuffix(extra),
 		How:         "rstwatch trace --output json" + howSuffix(extra) + " > FILE (default ring buffer)",
 		Unavailable: func() string { return rstwatchMissing(bin) },
+		shapes:      storm.Shapes,
 		start: func(ctx context.Context, dir string) (session, error) {
 			ready := filepath.Join(dir, "ready")
 			out := filepath.Join(dir, "trace.jsonl")
@@ -70,8 +72,9 @@ func (s *traceSession) stop(ctx context.Context) (tally, error) {
 
 func serve(bin string, extra ...string) Tracer {
 	return Tracer{
-		Name: "rstwatch-serve" + nameSuffix(extra),
-		How:  "rstwatch serve --metrics-addr 127.0.0.1:PORT" + howSuffix(extra) + " (in-kernel aggregation)",
+		Name:   "rstwatch-serve" + nameSuffix(extra),
+		How:    "rstwatch serve --metrics-addr 127.0.0.1:PORT" + howSuffix(extra) + " (in-kernel aggregation)",
+		shapes: storm.Shapes,
 		Unavailable: func() string {
 			if m := rstwatchMissing(bin); m != "" {
 				return m

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/rstwatch/rstwatch/bench/churn"
 	"github.com/rstwatch/rstwatch/bench/measure"
 	"github.com/rstwatch/rstwatch/bench/storm"
 )
@@ -38,6 +40,8 @@ type Runner struct {
 	o       Options
 	tracers []Tracer
 	skipped map[string]string
+	// stats holds BPF run-time statistics on while it is open.
+	stats io.Closer
 }
 
 func NewRunner(o Options) *Runner {
@@ -58,6 +62,12 @@ func (r *Runner) logf(format string, args ...any) {
 // ctx is cancelled (with ctx's error).
 func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	rep := &Report{Env: collectEnv(), Options: reportOptions(r.o)}
+	if slices.Contains(r.o.Shapes, storm.Churn) {
+		if why := churn.Missing(); why != "" {
+			r.o.Shapes = slices.DeleteFunc(r.o.Shapes, func(s storm.Shape) bool { return s == storm.Churn })
+			r.skip(rep, string(storm.Churn), why)
+		}
+	}
 	for _, t := range r.tracers {
 		rep.Tracers = append(rep.Tracers, TracerInfo{Name: t.Name, How: t.How})
 		if t.Unavailable == nil {
@@ -77,16 +87,37 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	}
 	// Held by fd rather than set by sysctl: the kernel turns statistics off
 	// again however the harness ends.
-	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-	if err != nil {
-		return nil, fmt.Errorf("enabling BPF run-time statistics: %w", err)
+	if err := r.statsOn(); err != nil {
+		return nil, err
 	}
-	defer stats.Close()
+	defer r.statsOff()
 
-	err = r.rounds(ctx, rep)
+	err := r.rounds(ctx, rep)
 	rep.Env.LoadEnd = loadAvg()
 	rep.finish()
 	return rep, err
+}
+
+// statsOn turns the kernel's BPF run-time statistics on (idempotent).
+func (r *Runner) statsOn() error {
+	if r.stats != nil {
+		return nil
+	}
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return fmt.Errorf("enabling BPF run-time statistics: %w", err)
+	}
+	r.stats = stats
+	return nil
+}
+
+// statsOff lets the kernel stop the accounting, unless something else on
+// the host holds it on.
+func (r *Runner) statsOff() {
+	if r.stats != nil {
+		r.stats.Close()
+		r.stats = nil
+	}
 }
 
 func (r *Runner) skip(rep *Report, name, why string) {
@@ -108,7 +139,7 @@ func (r *Runner) rounds(ctx context.Context, rep *Report) error {
 			block := append(append([]Tracer{base}, order...), base)
 			var runs []Run
 			for _, t := range block {
-				if _, ok := r.skipped[t.Name]; ok {
+				if _, ok := r.skipped[t.Name]; ok || !t.runsIn(shape) {
 					continue
 				}
 				run := r.measure(ctx, t, shape, round)
@@ -153,7 +184,7 @@ func setRatios(runs []Run) string {
 			runs[i].Ratio = &ratio
 		}
 	}
-	return fmt.Sprintf("round %d %-8s baseline %.0f resets/s (drift %s)", runs[0].Round, runs[0].Shape, mean, driftText(rates))
+	return fmt.Sprintf("round %d %-8s baseline %.0f %s/s (drift %s)", runs[0].Round, runs[0].Shape, mean, rateUnit(runs[0].Shape), driftText(rates))
 }
 
 // drift is how far apart a block's baseline rates are, relative to their mean.
@@ -199,6 +230,9 @@ func (r *Runner) measure(ctx context.Context, t Tracer, shape storm.Shape, round
 }
 
 func (r *Runner) measureIn(ctx context.Context, t Tracer, shape storm.Shape, dir string, run *Run) (err error) {
+	if shape == storm.Churn {
+		return r.measureChurn(ctx, t, dir, run)
+	}
 	var s session
 	if t.start != nil {
 		if s, err = t.start(ctx, dir); err != nil {
@@ -235,7 +269,8 @@ func (r *Runner) measureIn(ctx context.Context, t Tracer, shape storm.Shape, dir
 		run.kernelRsts(rsts)
 		stopped = true
 		tl, err := s.stop(ctx)
-		run.fill(tl, measure.DiffStats(before, after))
+		events := run.Storm.Events()
+		run.fill(tl, measure.DiffStats(before, after), events, events)
 		return err
 	}
 	rsts, _ := measure.TCPOutRsts()
@@ -264,4 +299,97 @@ func snapshot(p *measure.Programs) ([]measure.ProgStat, error) {
 		return nil, nil
 	}
 	return p.Snapshot()
+}
+
+// churnStatsWindow is how long the churn runs again with BPF statistics on,
+// to measure the programs' run time per connection.
+const churnStatsWindow = time.Second
+
+// measureChurn runs the connection churn under one configuration. nginx
+// starts first, so that a tracer finds it already running, as it would on
+// a real host. The rate is measured with BPF statistics off (the
+// accounting costs two clock reads per program run, which a workload of
+// ten program runs per connection would feel); then the churn runs again
+// for churnStatsWindow with statistics on, for the programs' run time per
+// connection.
+func (r *Runner) measureChurn(ctx context.Context, t Tracer, dir string, run *Run) (err error) {
+	srv, err := churn.Start(ctx, filepath.Join(dir, "nginx"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serr := srv.Stop(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	defer r.statsOn()
+
+	var (
+		s     session
+		progs *measure.Programs
+	)
+	if t.start != nil {
+		if s, err = t.start(ctx, dir); err != nil {
+			return err
+		}
+		stopped := false
+		defer func() {
+			if !stopped {
+				s.stop(context.WithoutCancel(ctx))
+			}
+		}()
+		if progs, err = s.programs(); err != nil {
+			return err
+		}
+		if progs != nil {
+			defer progs.Close()
+		}
+		if err := s.mark(); err != nil {
+			return fmt.Errorf("%s before the churn: %w", t.Name, err)
+		}
+		defer func() {
+			stopped = true
+			tl, serr := s.stop(ctx)
+			var load, stats uint64
+			if run.Churn != nil {
+				load += run.Churn.Requests
+			}
+			if run.ChurnStats != nil {
+				stats = run.ChurnStats.Requests
+				load += stats
+			}
+			run.fill(tl, run.BPF, stats, load)
+			if err == nil {
+				err = serr
+			}
+		}()
+	}
+
+	r.statsOff()
+	res, err := churn.Load(ctx, srv.URL, r.o.Duration)
+	if err != nil {
+		return err
+	}
+	run.Churn, run.Rate = &res, res.Rate()
+	if err := r.statsOn(); err != nil {
+		return err
+	}
+	before, err := snapshot(progs)
+	if err != nil {
+		return err
+	}
+	sres, err := churn.Load(ctx, srv.URL, churnStatsWindow)
+	if err != nil {
+		return err
+	}
+	after, err := snapshot(progs)
+	if err != nil {
+		return err
+	}
+	run.ChurnStats = &sres
+	run.BPF = measure.DiffStats(before, after)
+	if res.Errors+sres.Errors > 0 {
+		run.Note = fmt.Sprintf("wrk errors: %d", res.Errors+sres.Errors)
+	}
+	return nil
 }

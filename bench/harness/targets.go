@@ -2,22 +2,27 @@ package harness
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/rstwatch/rstwatch/bench/measure"
 	"github.com/rstwatch/rstwatch/bench/storm"
 )
 
-// The targets (#5).
+// The issues' goals: #12 (always on at the cost floor) and, kept from #5,
+// the JSON stream's own CPU and memory.
 const (
-	cfgTrace      = "rstwatch-trace-json"
-	cfgServe      = "rstwatch-serve"
-	cfgFloorEmpty = "floor-empty"
+	cfgTrace             = "rstwatch-trace-json"
+	cfgServe             = "rstwatch-serve"
+	cfgFloorEmpty        = "floor-empty"
+	cfgFloorHooksClassic = "floor-hooks-classic"
+	cfgFloorHooksTyped   = "floor-hooks-typed"
 
-	minTraceRatio   = 0.85
-	maxCPUPerEvent  = 0.5   // µs of tracer CPU per event
-	serveVsFloor    = 0.98  // serve's rate at least 98% of the empty floor's
-	maxBPFNsPerEvnt = 250.0 // ns of BPF run time per event
-	maxPeakRSS      = 50 << 20
+	minChurnRatio      = 0.97  // serve and trace on connection churn without resets
+	minServeStormRatio = 0.95  // serve, refused storm
+	minTraceRatio      = 0.85  // trace JSON, refused storm
+	maxResetProgNs     = 300.0 // ns per run of the send and receive programs, refused storm
+	maxCPUPerEvent     = 0.5   // µs of tracer CPU per event
+	maxPeakRSS         = 50 << 20
 )
 
 // Target is one of the targets checked against this bench.
@@ -37,7 +42,12 @@ func verdict(ok bool) string {
 	return "FAIL"
 }
 
-func (rep *Report) skippedWhy(config string) string {
+func (rep *Report) skippedWhy(config string, shape storm.Shape) string {
+	for _, s := range rep.Skipped {
+		if s.Name == string(shape) {
+			return "skipped: " + s.Why
+		}
+	}
 	selected := false
 	for _, t := range rep.Tracers {
 		selected = selected || t.Name == config
@@ -59,7 +69,7 @@ func (rep *Report) targets() []Target {
 		t := Target{Target: target, Config: config, Shape: shape}
 		row, ok := rep.row(config, shape)
 		if !ok || row.Runs == 0 {
-			t.Result = rep.skippedWhy(config)
+			t.Result = rep.skippedWhy(config, shape)
 		} else if got, ok := check(row); got == "" {
 			t.Result = "skipped: not measured"
 		} else {
@@ -67,16 +77,42 @@ func (rep *Report) targets() []Target {
 		}
 		out = append(out, t)
 	}
-	for _, sh := range storm.Shapes {
-		if len(rep.runsOf(Baseline, sh)) == 0 {
-			continue // shape not run (-shapes)
-		}
-		add(fmt.Sprintf("JSON stream ≥ %.2f× baseline", minTraceRatio), cfgTrace, sh, func(r Row) (string, bool) {
+	ratio := func(min float64) func(Row) (string, bool) {
+		return func(r Row) (string, bool) {
 			if r.Ratio == nil {
 				return "", false
 			}
-			return fmt.Sprintf("%.3f×", *r.Ratio), *r.Ratio >= minTraceRatio
-		})
+			return fmt.Sprintf("%.3f×", *r.Ratio), *r.Ratio >= min
+		}
+	}
+	ran := func(sh storm.Shape) bool {
+		for _, s := range rep.Skipped {
+			if s.Name == string(sh) {
+				return true // say why it did not
+			}
+		}
+		return len(rep.runsOf(Baseline, sh)) > 0
+	}
+
+	if ran(storm.Churn) {
+		for _, cfg := range []string{cfgServe, cfgTrace} {
+			add(fmt.Sprintf("churn ≥ %.2f× bare", minChurnRatio), cfg, storm.Churn, ratio(minChurnRatio))
+		}
+	}
+	if ran(storm.Refused) {
+		add(fmt.Sprintf("serve ≥ %.2f× bare", minServeStormRatio), cfgServe, storm.Refused, ratio(minServeStormRatio))
+		add(fmt.Sprintf("JSON stream ≥ %.2f× bare", minTraceRatio), cfgTrace, storm.Refused, ratio(minTraceRatio))
+		for _, cfg := range []string{cfgServe, cfgTrace} {
+			for _, prog := range []string{"send", "receive"} {
+				add(fmt.Sprintf("BPF %s program ≤ %.0f ns per reset event", prog, maxResetProgNs), cfg, storm.Refused,
+					rep.progCheck(cfg, storm.Refused, prog))
+			}
+		}
+	}
+	for _, sh := range []storm.Shape{storm.Refused, storm.Linger} {
+		if len(rep.runsOf(Baseline, sh)) == 0 {
+			continue
+		}
 		add("JSON stream loses no event", cfgTrace, sh, func(r Row) (string, bool) {
 			if r.LostMax == nil || r.ReceivedMin == nil {
 				return "", false
@@ -90,21 +126,7 @@ func (rep *Report) targets() []Target {
 			}
 			return fmt.Sprintf("%.3f µs", *r.CPUPerEventUs), *r.CPUPerEventUs <= maxCPUPerEvent
 		})
-		out = append(out, rep.serveTarget(sh))
 		for _, cfg := range []string{cfgTrace, cfgServe} {
-			add(fmt.Sprintf("BPF ≤ %.0f ns/event", maxBPFNsPerEvnt), cfg, sh, func(r Row) (string, bool) {
-				if r.BPFNsPerEvent == nil {
-					return "", false
-				}
-				got := fmt.Sprintf("%.0f ns", *r.BPFNsPerEvent)
-				if r.BPFNetNsPerEvent != nil {
-					got += fmt.Sprintf(" (net of floor-empty: %.0f ns)", *r.BPFNetNsPerEvent)
-				}
-				// Judged on the gross figure: the statistics overhead is
-				// known from floor-empty, but not what part of it the
-				// kernel pays without statistics.
-				return got, *r.BPFNsPerEvent <= maxBPFNsPerEvnt
-			})
 			add(fmt.Sprintf("peak RSS ≤ %d MB", maxPeakRSS>>20), cfg, sh, func(r Row) (string, bool) {
 				if r.PeakRSSMax == nil {
 					return "", false
@@ -116,27 +138,31 @@ func (rep *Report) targets() []Target {
 	return out
 }
 
-// serveTarget compares serve with the empty floor round by round, so that
-// drift between rounds cancels out.
-func (rep *Report) serveTarget(sh storm.Shape) Target {
-	t := Target{Target: fmt.Sprintf("serve within %.0f%% of the empty floor", (1-serveVsFloor)*100), Config: cfgServe, Shape: sh}
+// progCheck judges one reset program's median run time. Kernel program
+// names are cut to 15 characters: rstwatch_send_r(eset[_btf]),
+// rstwatch_receiv(e_reset[_btf]).
+func (rep *Report) progCheck(config string, shape storm.Shape, which string) func(Row) (string, bool) {
+	prefix := map[string]string{"send": "rstwatch_send_r", "receive": "rstwatch_receiv"}[which]
+	return func(Row) (string, bool) {
+		for _, p := range rep.programRows() {
+			if p.config == config && p.shape == shape && strings.HasPrefix(p.name, prefix) {
+				return fmt.Sprintf("%.0f ns (%s)", p.nsPerRun, p.name), p.nsPerRun <= maxResetProgNs
+			}
+		}
+		return "", false
+	}
+}
+
+// floorRatio is a configuration's rate over a floor's, round by round, so
+// that drift between rounds cancels out; NaN without common rounds.
+func (rep *Report) floorRatio(config, floor string, sh storm.Shape) float64 {
 	var q []float64
-	for _, s := range rep.runsOf(cfgServe, sh) {
-		for _, f := range rep.runsOf(cfgFloorEmpty, sh) {
+	for _, s := range rep.runsOf(config, sh) {
+		for _, f := range rep.runsOf(floor, sh) {
 			if s.Round == f.Round && s.Ratio != nil && f.Ratio != nil && *f.Ratio > 0 {
 				q = append(q, *s.Ratio / *f.Ratio)
 			}
 		}
 	}
-	m := measure.Median(q)
-	if len(q) == 0 {
-		t.Result = rep.skippedWhy(cfgServe)
-		if row, ok := rep.row(cfgServe, sh); ok && row.Runs > 0 {
-			t.Result = "skipped: no floor-empty run in the same round"
-		}
-		return t
-	}
-	t.Got = fmt.Sprintf("%.3f of floor-empty's rate", m)
-	t.Result = verdict(m >= serveVsFloor)
-	return t
+	return measure.Median(q)
 }

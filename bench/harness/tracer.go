@@ -5,9 +5,11 @@ package harness
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/rstwatch/rstwatch/bench/measure"
+	"github.com/rstwatch/rstwatch/bench/storm"
 )
 
 // Tracer is one configuration under test.
@@ -21,6 +23,16 @@ type Tracer struct {
 	// needs after the storm to have everything in its output.
 	settle time.Duration
 	start  func(ctx context.Context, dir string) (session, error)
+	// shapes are the workloads the configuration runs in; nil: the storms.
+	shapes []storm.Shape
+}
+
+// runsIn says whether the configuration takes part in a workload.
+func (t Tracer) runsIn(sh storm.Shape) bool {
+	if t.shapes == nil {
+		return sh.IsStorm()
+	}
+	return slices.Contains(t.shapes, sh)
 }
 
 // session is a started tracer, attached and ready for the storm.

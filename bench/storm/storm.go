@@ -25,10 +25,16 @@ const (
 	// Linger closes established connections with SO_LINGER 0: the closing
 	// process sends the reset from a full socket.
 	Linger Shape = "linger"
+	// Churn is not a storm: ordinary connections without any reset (a web
+	// server and its client, bench/churn), which the harness runs itself.
+	Churn Shape = "churn"
 )
 
-// Shapes lists every shape, in the order the harness runs them.
-var Shapes = []Shape{Refused, Linger}
+// Shapes lists every workload, in the order the harness runs them.
+var Shapes = []Shape{Refused, Linger, Churn}
+
+// IsStorm says whether the shape makes resets (Run can do it).
+func (s Shape) IsStorm() bool { return s == Refused || s == Linger }
 
 // ParseShape checks a shape name.
 func ParseShape(s string) (Shape, error) {
@@ -37,7 +43,7 @@ func ParseShape(s string) (Shape, error) {
 			return sh, nil
 		}
 	}
-	return "", fmt.Errorf("unknown storm shape %q (want refused or linger)", s)
+	return "", fmt.Errorf("unknown workload %q (want refused, linger or churn)", s)
 }
 
 // EventsPerReset: on loopback every reset is both sent and received here,

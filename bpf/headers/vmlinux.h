@@ -34,6 +34,7 @@ enum { false = 0, true = 1 };
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_PERCPU_HASH = 5,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
@@ -98,21 +99,17 @@ struct sock_common {
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
 	atomic64_t skc_cookie;
-};
-
-struct inode {
-	long unsigned int i_ino;
+	long unsigned int skc_flags; /* sock_flags bits of a full socket */
+	struct sock *skc_listener;   /* of a request socket: its listener */
 };
 
 struct file {
 	void *private_data;
-	struct inode *f_inode;
 };
 
 struct sock;
 
 struct socket {
-	struct file *file;
 	struct sock *sk;
 };
 
@@ -122,6 +119,11 @@ struct sock {
 	u16 sk_protocol;
 	u16 sk_type;
 };
+
+enum sock_flags {
+	SOCK_DEAD = 0,
+};
+
 
 /* Full sockets only: timewait and request sockets end at sock_common. */
 struct inet_sock {
@@ -153,6 +155,18 @@ struct signal_struct {
 	atomic_t live;
 };
 
+struct kernfs_node {
+	u64 id;
+};
+
+struct cgroup {
+	struct kernfs_node *kn;
+};
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+};
+
 struct task_struct {
 	int pid;
 	int tgid;
@@ -160,6 +174,25 @@ struct task_struct {
 	char comm[16];
 	struct files_struct *files;
 	struct signal_struct *signal;
+	struct css_set *cgroups;
+};
+
+/* The context of an iter/task_file program: one open file of one task. */
+struct bpf_iter_meta {
+	u64 seq_num;
+};
+
+struct bpf_iter__task_file {
+	union {
+		struct bpf_iter_meta *meta;
+	};
+	union {
+		struct task_struct *task;
+	};
+	u32 fd;
+	union {
+		struct file *file;
+	};
 };
 
 struct trace_entry {
@@ -237,5 +270,45 @@ struct trace_event_raw_sys_exit {
 };
 
 #pragma clang attribute pop
+
+/*
+ * Packet headers. These are wire formats, fixed by the RFCs rather than by
+ * the kernel, so they are plain structs without CO-RE relocation; they are
+ * read from a packet with bpf_probe_read_kernel into a copy on the stack.
+ * Bit fields are in little-endian order (the bpfel target).
+ */
+struct iphdr {
+	__u8 ihl : 4, version : 4;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__u16 check;
+	__be32 saddr;
+	__be32 daddr;
+};
+
+struct ipv6hdr {
+	__u8 priority : 4, version : 4;
+	__u8 flow_lbl[3];
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	struct in6_addr saddr;
+	struct in6_addr daddr;
+};
+
+struct tcphdr {
+	__be16 source;
+	__be16 dest;
+	__be32 seq;
+	__be32 ack_seq;
+	__u16 res1 : 4, doff : 4, fin : 1, syn : 1, rst : 1, psh : 1, ack : 1, urg : 1, ece : 1, cwr : 1;
+	__be16 window;
+	__u16 check;
+	__be16 urg_ptr;
+};
 
 #endif /* __RSTWATCH_VMLINUX_H__ */

@@ -241,7 +241,8 @@ func exitCode(err error) int {
 }
 
 // A connection older than the trace: the kernel never saw its owner
-// connect, so the owner comes from /proc by socket inode (source procfs).
+// connect; it names the owner from the open files of every process when
+// the trace starts (source seeded).
 func TestTraceOwnerOfOlderSocket(t *testing.T) {
 	testenv.RequireBPF(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -280,8 +281,8 @@ func TestTraceOwnerOfOlderSocket(t *testing.T) {
 		}
 		n++
 		json.Unmarshal([]byte(line), &out)
-		if out.Owner == nil || out.Owner.PID != os.Getpid() || out.Owner.Source != "procfs" {
-			t.Errorf("want owner %d from procfs: %s", os.Getpid(), line)
+		if out.Owner == nil || out.Owner.PID != os.Getpid() || out.Owner.Source != "seeded" {
+			t.Errorf("want owner %d, seeded: %s", os.Getpid(), line)
 		}
 	}
 	if n != 2 {

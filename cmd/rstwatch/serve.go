@@ -170,8 +170,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer close(p.done)
 		_, p.err = pipeline.Run(pctx, t, pipeline.Options{
 			Sinks:    []output.Sink{output.NewJSON(events)},
-			Enricher: rec.enricher(pipeline.Chain(ws.enricher(), zs.enricher)), Skip: zs.skip, Keep: ws.keep(),
-			ProcRoot: procRoot, Log: log.Logger,
+			Enricher: rec.enricher(pipeline.Chain(ws.enricher(), zs.enricher)), Skip: zs.skip, Keep: ws.keep(), Log: log.Logger,
 		})
 	}()
 	err = sv.run(ctx, t, p)

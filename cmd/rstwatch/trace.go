@@ -192,7 +192,6 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top 
 		Enricher:      rec.enricher(pipeline.Chain(ws.enricher(), zs.enricher)),
 		Skip:          rec.tracker.CountSkipped(zs.skip),
 		Keep:          ws.keep(),
-		ProcRoot:      procRoot,
 		Log:           log.Logger,
 		BeforeSummary: rec.beforeSummary,
 	})

@@ -47,7 +47,11 @@ const (
 	OwnerSocket               // remembered in the kernel by socket pointer
 	OwnerTuple                // remembered in the kernel by 4-tuple (socket gone or timewait)
 	OwnerListener             // the listening socket's owner (connection not accepted yet)
-	OwnerProcfs               // found in /proc by socket inode (socket predates rstwatch)
+	OwnerProcfs               // found in /proc by socket inode (no longer produced: see OwnerSeeded)
+	// OwnerSeeded: the socket predates rstwatch (or was accepted without
+	// accept(), e.g. by io_uring); this process held it when rstwatch read
+	// every process's open files in the kernel (at start, then periodically).
+	OwnerSeeded
 )
 
 func (s OwnerSource) String() string {
@@ -60,6 +64,8 @@ func (s OwnerSource) String() string {
 		return "listener"
 	case OwnerProcfs:
 		return "procfs"
+	case OwnerSeeded:
+		return "seeded"
 	}
 	return "none"
 }
@@ -117,7 +123,6 @@ type Event struct {
 	Reason    string // kernel sk_rst_reason name, "UNKNOWN" when not reported
 	NetNS     uint32 // network namespace inode, 0 when unknown
 	Cookie    uint64 // socket cookie, 0 when unknown
-	Inode     uint64 // socket inode while a process holds it, 0 otherwise
 	Task      Task
 	Owner     *Owner // nil when no local process ever owned the connection
 	// Sender is set when the TCP stack did not make this reset: on a sent

@@ -23,13 +23,15 @@ type rowKey struct {
 	pid       uint32
 	comm      string
 	source    event.OwnerSource
+	cgroup    uint64
+	netns     uint32
 	zk        netip.AddrPort
 }
 
 // MERGE(#13 kernel side): when tracer.Count gains the owner's cgroup id,
 // add it here, or rows that differ only by cgroup would share a key.
 func keyOf(c *tracer.Count) rowKey {
-	return rowKey{c.Overflow, c.Direction, c.Reason, c.OwnerPID, c.OwnerComm, c.OwnerSource, c.ZKEndpoint}
+	return rowKey{c.Overflow, c.Direction, c.Reason, c.OwnerPID, c.OwnerComm, c.OwnerSource, c.OwnerCgroup, c.NetNS, c.ZKEndpoint}
 }
 
 // series is one label set of rstwatch_resets_total.

@@ -116,3 +116,18 @@ func TestOverflowAndOwnProbes(t *testing.T) {
 		t.Errorf("own probes: self=%d totals=%v", r.self, r.totals)
 	}
 }
+
+// The kernel keys rows by namespace and the owner's cgroup too: rows that
+// differ only there are tracked apart and add up in one series.
+func TestRowsDifferingByNamespaceAndCgroupAddUp(t *testing.T) {
+	r := newResets(Limits{OwnerComms: 10, ZKEndpoints: 10, Series: 100})
+	rows := []tracer.Count{row(event.Send, "java", 7, 3), row(event.Send, "java", 7, 5), row(event.Send, "java", 7, 11)}
+	rows[1].NetNS = 4026532000
+	rows[2].OwnerCgroup = 42
+	r.observe(rows, nil, nil, nil)
+	rows[0].Count, rows[1].Count = 4, 6
+	r.observe(rows, nil, nil, nil)
+	if got := r.totals[series{"send", "NO_SOCKET", "java", "", verdictNone, workloadLabels{}}]; got != 21 {
+		t.Fatalf("send/java = %d, want 4+6+11 = 21 (totals %v)", got, r.totals)
+	}
+}

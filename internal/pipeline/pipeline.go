@@ -1,6 +1,6 @@
 // Package pipeline runs a trace: an event source (the tracer's ring-buffer
-// reader) → enrichment (owner fallback, ZooKeeper) → output sinks, and the
-// closing summary.
+// reader) → enrichment (workloads, ZooKeeper, senders) → output sinks, and
+// the closing summary.
 //
 // The source hands events over in batches to one processing goroutine, so
 // that enrichment which may wait (a ZooKeeper probe on a cold cache) never
@@ -21,7 +21,6 @@ import (
 
 	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/internal/output"
-	"github.com/rstwatch/rstwatch/internal/procfs"
 	"github.com/rstwatch/rstwatch/tracer"
 )
 
@@ -111,9 +110,6 @@ type Options struct {
 	// Keep, after enrichment, drops the events it refuses (filters on
 	// what enrichment names). Optional.
 	Keep func(*event.Event) bool
-	// ProcRoot is where /proc is, for owners of sockets that predate the
-	// trace; "" turns the fallback off.
-	ProcRoot string
 	// BeforeSummary may add to the summary before it is written (the
 	// kernel's counters: internal/reconcile). Optional.
 	BeforeSummary func(*output.Summary)
@@ -140,10 +136,6 @@ type message struct {
 func Run(ctx context.Context, src Source, o Options) (*output.Summary, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
-	}
-	var procs *procfs.Sockets
-	if o.ProcRoot != "" {
-		procs = procfs.NewSockets(o.ProcRoot)
 	}
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -225,12 +217,6 @@ func Run(ctx context.Context, src Source, o Options) (*output.Summary, error) {
 			}
 			if o.Skip != nil && o.Skip(e) {
 				continue
-			}
-			if e.Owner == nil && e.Inode != 0 && procs != nil {
-				if p, ok := procs.Lookup(e.Inode); ok {
-					it.owner = event.Owner{PID: p.PID, Comm: p.Comm, Alive: true, Source: event.OwnerProcfs}
-					e.Owner = &it.owner
-				}
 			}
 			if o.Enricher != nil {
 				o.Enricher.Enrich(runCtx, e)

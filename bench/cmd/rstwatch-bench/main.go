@@ -1,7 +1,9 @@
-// Command rstwatch-bench measures what tracing a TCP reset storm costs:
+// Command rstwatch-bench measures what tracing costs: on TCP reset storms,
 // rstwatch (streaming JSON and always-on serve) against tcpdump, bpftrace
-// and the bench's own minimal BPF programs, each relative to the bare storm
-// in the same round. It needs root. See `make bench`.
+// and the bench's own minimal BPF programs; on connection churn without
+// resets (nginx and wrk), rstwatch against empty programs on the same hooks;
+// each relative to the bare workload in the same round. It needs root. See
+// `make bench`.
 //
 //	go build -o rstwatch ./cmd/rstwatch
 //	sudo go run ./bench/cmd/rstwatch-bench -rstwatch ./rstwatch [-quick]
@@ -47,13 +49,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		child      string
 	)
 	fs.StringVar(&o.Rstwatch, "rstwatch", "./rstwatch", "the rstwatch `binary` to benchmark")
-	fs.IntVar(&o.Rounds, "rounds", 3, "rounds; each runs every configuration once per storm shape")
-	fs.DurationVar(&o.Duration, "duration", 4*time.Second, "length of one storm")
+	fs.IntVar(&o.Rounds, "rounds", 4, "rounds; each runs every configuration once per workload")
+	fs.DurationVar(&o.Duration, "duration", 4*time.Second, "length of one storm or churn run")
 	fs.IntVar(&o.Workers, "workers", runtime.NumCPU(), "storm threads")
 	fs.DurationVar(&o.Settle, "settle", 500*time.Millisecond, "pause after a storm before stopping the tracer, so it can drain")
-	fs.BoolVar(&quick, "quick", false, "smoke test: 1 round, 1s storms")
+	fs.BoolVar(&quick, "quick", false, "smoke test: 1 round, 1s runs")
 	fs.StringVar(&only, "only", "", "comma-separated configurations to run besides the baseline (default: all)")
-	fs.StringVar(&shapes, "shapes", "refused,linger", "comma-separated storm shapes")
+	fs.StringVar(&shapes, "shapes", "refused,linger,churn", "comma-separated workloads: storm shapes and churn")
 	fs.StringVar(&resultsDir, "results", "bench/results", "`directory` for the JSON results")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the tracers' output files (in -workdir)")
 	fs.StringVar(&o.WorkDir, "workdir", "", "`directory` for the tracers' output (default: a temporary one, removed)")

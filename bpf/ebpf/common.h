@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What every concern shares: kernel types, constants, the loader's
+ * configuration and the per-CPU counters.
+ *
+ * Most logic is written once for two kinds of program: BTF-typed ones
+ * (tp_btf, iterators), which read kernel memory with plain loads that the
+ * verifier relocates and guards, and classic tracepoints, which must go
+ * through bpf_probe_read_kernel. Functions take a compile-time `typed` flag
+ * and read with KREAD, so each program keeps only its own kind of read.
+ */
+#ifndef __RSTWATCH_COMMON_H__
+#define __RSTWATCH_COMMON_H__
+
+#include "../headers/vmlinux.h"
+#include "../headers/bpf_helpers.h"
+#include "../headers/bpf_core_read.h"
+#include "../headers/bpf_endian.h"
+#include "../headers/bpf_tracing.h"
+#include "../rstwatch.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define SOCK_STREAM 1
+#define EEXIST 17
+
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_FIN_WAIT1 4
+#define TCP_FIN_WAIT2 5
+#define TCP_TIME_WAIT 6
+#define TCP_CLOSE 7
+#define TCP_CLOSE_WAIT 8
+#define TCP_LAST_ACK 9
+#define TCP_LISTEN 10
+#define TCP_CLOSING 11
+#define TCP_NEW_SYN_RECV 12
+
+/*
+ * KREAD(typed, p, a, b, ...) reads p->a->b...: a plain load in a typed
+ * program, BPF_CORE_READ (helper calls) in a classic one. `typed` must be a
+ * constant once inlined, so the other branch is compiled away.
+ */
+#define KREAD(typed, src, a, ...) \
+	((typed) ? ___arrow(src, a, ##__VA_ARGS__) : BPF_CORE_READ(src, a, ##__VA_ARGS__))
+
+/* Set by the loader before load. */
+const volatile __u32 filter_pid = 0;      /* 0: any; else owner or task tgid */
+const volatile __u32 filter_netns = 0;    /* 0: any */
+const volatile bool filter_ports = false;  /* match local or remote port in ports */
+const volatile bool filter_cgroups = false; /* match owner or task cgroup in cgroups */
+const volatile bool emit_events = true;   /* false: aggregate only (serve) */
+const volatile bool aggregate = false;
+const volatile bool zk_connects = false;  /* report connections to/from ZooKeeper ports */
+const volatile __u64 wakeup_bytes = 0;    /* 0: wake the reader per record */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	if (v)
+		(*v)++;
+}
+
+/* Ports to report (--port) and ZooKeeper ports, by port number. */
+#define PORT_REPORT 1
+#define PORT_ZK 2
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} ports SEC(".maps");
+
+static __always_inline bool port_has(__u16 port, __u8 flag)
+{
+	__u32 key = port;
+	__u8 *v = bpf_map_lookup_elem(&ports, &key);
+	return v && (*v & flag);
+}
+
+/* Timewait and request sockets end at sock_common: no sock fields beyond. */
+static __always_inline bool full_sock(__u8 state)
+{
+	return state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
+}
+
+static __always_inline __u32 sock_netns(const struct sock *sk, bool typed)
+{
+	return KREAD(typed, sk, __sk_common.skc_net.net, ns.inum);
+}
+
+/*
+ * A task's name is its thread group leader's (what ps shows); copy it as
+ * two words in a typed program, with a string read otherwise.
+ */
+static __always_inline void leader_comm(char *dst, const struct task_struct *task, bool typed)
+{
+	if (typed) {
+		const struct task_struct *leader = task->group_leader;
+		__u64 *d = (__u64 *)dst;
+
+		d[0] = *(__u64 *)&leader->comm[0];
+		d[1] = *(__u64 *)&leader->comm[8];
+	} else {
+		const struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+
+		bpf_core_read_str(dst, TASK_COMM_LEN, &leader->comm);
+	}
+}
+
+static __always_inline struct task_struct *current_task(bool typed)
+{
+	if (typed)
+		return bpf_get_current_task_btf();
+	return (struct task_struct *)bpf_get_current_task();
+}
+
+#endif /* __RSTWATCH_COMMON_H__ */

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A socket's life as far as attribution cares: the state changes and the
+ * accept that name its owner, the close that may keep the owner under the
+ * 4-tuple, and the ZooKeeper connections reported when asked for.
+ */
+#ifndef __RSTWATCH_LIFECYCLE_H__
+#define __RSTWATCH_LIFECYCLE_H__
+
+#include "common.h"
+#include "tuple.h"
+#include "owner.h"
+#include "report.h"
+
+/*
+ * CLOSE -> SYN_SENT happens inside connect() (or a fast-open sendmsg),
+ * -> LISTEN inside listen(): the current task is the owner. -> CLOSE may
+ * keep the owner under the 4-tuple (owner.h). SYN_SENT -> ESTABLISHED of a
+ * ZooKeeper connection is reported when asked for (the local port is only
+ * known once connect() has picked it).
+ */
+static __always_inline int set_state(const struct sock *sk, int oldstate, int newstate,
+				     struct tuple *ctx_tuple, bool typed)
+{
+	bool closed_by_reset = closing_by_received_reset(sk, newstate);
+
+	switch (newstate) {
+	case TCP_SYN_SENT:
+		remember_current(sk, typed);
+		break;
+	case TCP_LISTEN:
+		remember_listener(sk, typed);
+		break;
+	case TCP_ESTABLISHED:
+		if (zk_connects && oldstate == TCP_SYN_SENT) {
+			__u64 key = (__u64)sk;
+			struct owner *o = bpf_map_lookup_elem(&owner_by_sock, &key);
+
+			if (o)
+				report_connect(sk, o, false, typed);
+		}
+		break;
+	case TCP_CLOSE:
+		/*
+		 * A reset received by a socket its process still holds: the
+		 * peer dropped the connection, nothing more will come. On a
+		 * closed (dead) socket the "received reset" may be the kernel
+		 * aborting it for data that arrived after close(), answered
+		 * with a reset of its own right after: keep the owner then.
+		 */
+		if (!keep_after_close(oldstate) || (closed_by_reset && !sock_dead(sk, typed)))
+			break;
+		if (ctx_tuple) {
+			remember_tuple(sk, ctx_tuple, typed);
+		} else {
+			struct tuple t = {};
+
+			tuple_from_sock(sk, oldstate, &t, typed);
+			remember_tuple(sk, &t, typed);
+		}
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Accepted sockets: no BTF-typed hook sees them (a tp_btf program on
+ * raw_syscalls:sys_exit would run for every system call), so both kinds use
+ * the classic syscall tracepoints, which cost nothing for other calls.
+ */
+static __always_inline int accepted(struct trace_event_raw_sys_exit *args)
+{
+	const struct sock *sk = accepted_sock(args->ret);
+
+	if (!sk)
+		return 0;
+	remember_current(sk, false);
+	if (zk_connects) {
+		__u64 key = (__u64)sk;
+		struct owner *o = bpf_map_lookup_elem(&owner_by_sock, &key);
+
+		if (o)
+			report_connect(sk, o, true, false);
+	}
+	return 0;
+}
+
+#endif /* __RSTWATCH_LIFECYCLE_H__ */

@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Who owns a socket. Resets are often emitted in softirq or timer context,
+ * in the peer's context on loopback, or after the owner closed the socket or
+ * exited, so the task on the CPU is not the owner. Owners are therefore
+ * learned where the current task certainly is the owner (connect, listen,
+ * accept: process context), or from the open files of every process when
+ * rstwatch starts, and remembered by socket pointer until the socket is
+ * destroyed; a connection that may still be answered with a reset after its
+ * socket is gone (TIME_WAIT, an abort) keeps its owner under the 4-tuple.
+ */
+#ifndef __RSTWATCH_OWNER_H__
+#define __RSTWATCH_OWNER_H__
+
+#include "common.h"
+#include "tuple.h"
+
+/*
+ * Live sockets only: entries are deleted on tcp_destroy_sock, so a plain
+ * preallocated hash is bounded by the sockets made while tracing, and a
+ * full table is counted (STAT_OWNER_FULL) instead of silently evicting.
+ * (Socket-local storage was measured as the alternative: creating an entry
+ * cost about three times a hash insert and delete here.)
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct owner);
+} owner_by_sock SEC(".maps");
+
+/*
+ * Closed connections: a cache of 4-way buckets, one bucket per hash of the
+ * 4-tuple. Entries are written once and read rarely, so replacing the
+ * oldest of a bucket (each bucket counts its writes) is what an LRU would
+ * do. An LRU hash did the same job at about a microsecond per insert once
+ * full (evictions take other buckets' locks), which every actively closed
+ * connection paid; a bucket costs a hash and a few cache lines. Four ways
+ * keep an entry against unrelated closes landing in its bucket: at 50k
+ * closes a second into 16k buckets, the four that push it out take ~1 s.
+ *
+ * Slots are written by any CPU, so each has a sequence number: odd while
+ * being written. A writer takes the slot with a compare-and-swap (or gives
+ * the copy up when another writer has it) and releases it with an atomic
+ * add; a reader copies a slot and keeps the copy only if the sequence was
+ * even and unchanged around it, and only if the copied tuple is its own. So
+ * a torn slot is never taken for an owner. The 64-bit atomics are full
+ * barriers on every architecture the JITs support.
+ */
+#define TUPLE_WAYS 4
+
+struct tuple_slot {
+	__u64 seq;
+	struct tuple t;
+	__u32 pad;
+	__u64 sk; /* the socket whose close wrote the slot */
+	struct owner o;
+};
+
+struct tuple_bucket {
+	__u64 writes; /* the next slot to replace, modulo TUPLE_WAYS */
+	struct tuple_slot slot[TUPLE_WAYS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct tuple_bucket);
+} owner_by_tuple SEC(".maps");
+
+/* max_entries of owner_by_tuple minus one (a power of two): set by the loader. */
+const volatile __u32 tuple_bucket_mask = 16383;
+
+static __always_inline __u32 tuple_hash(const struct tuple *t)
+{
+	const __u32 *w = (const __u32 *)t;
+	__u32 h = 0x811c9dc5;
+
+#pragma unroll
+	for (int i = 0; i < sizeof(*t) / 4; i++) {
+		h ^= w[i];
+		h *= 0x01000193;
+	}
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	return h;
+}
+
+static __always_inline bool tuple_equal(const struct tuple *a, const struct tuple *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 diff = 0;
+
+#pragma unroll
+	for (int i = 0; i < sizeof(*a) / 4; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
+static __always_inline void tuple_put(const struct tuple *t, const struct owner *o, const struct sock *sk)
+{
+	__u32 idx = tuple_hash(t) & tuple_bucket_mask;
+	struct tuple_bucket *b = bpf_map_lookup_elem(&owner_by_tuple, &idx);
+
+	if (!b)
+		return;
+	struct tuple_slot *s = &b->slot[__sync_fetch_and_add(&b->writes, 1) & (TUPLE_WAYS - 1)];
+	__u64 seq = s->seq;
+	if ((seq & 1) || __sync_val_compare_and_swap(&s->seq, seq, seq + 1) != seq)
+		return; /* another writer has the slot: this copy is not kept */
+	__builtin_memcpy(&s->t, t, sizeof(s->t));
+	s->sk = (__u64)sk;
+	__builtin_memcpy(&s->o, o, sizeof(s->o));
+	__sync_fetch_and_add(&s->seq, 1);
+}
+
+/*
+ * One slot's owner for t, if the slot holds t (written by socket sk, when
+ * sk is not 0) and was not being written.
+ */
+static __always_inline bool slot_get(struct tuple_slot *s, const struct tuple *t, __u64 sk, struct owner *out)
+{
+	struct tuple seen;
+	struct owner o;
+	__u64 writer;
+
+	__u64 before = __sync_fetch_and_add(&s->seq, 0);
+	if (before == 0 || (before & 1))
+		return false; /* never written, or being written */
+	__builtin_memcpy(&seen, &s->t, sizeof(seen));
+	writer = s->sk;
+	__builtin_memcpy(&o, &s->o, sizeof(o));
+	if (__sync_fetch_and_add(&s->seq, 0) != before || !tuple_equal(&seen, t) || (sk && writer != sk))
+		return false;
+	__builtin_memcpy(out, &o, sizeof(*out));
+	return true;
+}
+
+/*
+ * Copies the owner remembered for t into out and returns true; leaves out
+ * alone and returns false when there is none (or its slot was being
+ * written). A non-zero sk asks for the entry that this very socket wrote.
+ */
+static __always_inline bool tuple_get(const struct tuple *t, __u64 sk, struct owner *out)
+{
+	__u32 idx = tuple_hash(t) & tuple_bucket_mask;
+	struct tuple_bucket *b = bpf_map_lookup_elem(&owner_by_tuple, &idx);
+
+	if (!b)
+		return false;
+#pragma unroll
+	for (int i = 0; i < TUPLE_WAYS; i++)
+		if (slot_get(&b->slot[i], t, sk, out))
+			return true;
+	return false;
+}
+
+struct listener_key {
+	__u32 netns;
+	__u16 port;
+	__u16 pad;
+};
+
+/*
+ * Who listens on a port, for connections not accepted yet. An entry is
+ * replaced by the next listen() on its port and kept when its listener
+ * closes: closing a listener resets the connections still in its queue
+ * after the listener's own state change.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct listener_key);
+	__type(value, struct owner);
+} owner_by_listener SEC(".maps");
+
+/* Thread groups that exited: tgid -> time of exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} exited SEC(".maps");
+
+/*
+ * The socket whose reset was just received on this CPU: tcp_reset() closes
+ * it right after the tracepoint, on the same CPU (and inet_sock_set_state
+ * consumes the mark on the next transition, whichever it is). Its peer has
+ * already dropped the connection, so no late segment will need the owner
+ * under the 4-tuple, and the insert is skipped.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} reset_received SEC(".maps");
+
+static __always_inline void owner_from_current(struct owner *o, bool typed)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	o->learned_ns = bpf_ktime_get_ns();
+	o->cgroup = bpf_get_current_cgroup_id();
+	o->pid = id >> 32;
+	o->tid = (__u32)id;
+	/* The leader's own thread can name itself without a task read. */
+	if (!typed && o->pid == o->tid)
+		bpf_get_current_comm(o->comm, sizeof(o->comm));
+	else
+		leader_comm(o->comm, current_task(typed), typed);
+}
+
+/* The current task owns the socket: remember it, counting a full table. */
+static __always_inline void remember_current(const struct sock *sk, bool typed)
+{
+	struct owner o = {};
+	__u64 key = (__u64)sk;
+
+	owner_from_current(&o, typed);
+	if (bpf_map_update_elem(&owner_by_sock, &key, &o, BPF_ANY))
+		stat_inc(STAT_OWNER_FULL);
+}
+
+static __always_inline void remember_listener(const struct sock *sk, bool typed)
+{
+	struct owner o = {};
+	__u64 key = (__u64)sk;
+	struct listener_key lk = {
+		.netns = sock_netns(sk, typed),
+		.port = KREAD(typed, sk, __sk_common.skc_num),
+	};
+
+	owner_from_current(&o, typed);
+	if (bpf_map_update_elem(&owner_by_sock, &key, &o, BPF_ANY))
+		stat_inc(STAT_OWNER_FULL);
+	bpf_map_update_elem(&owner_by_listener, &lk, &o, BPF_ANY);
+}
+
+/* The socket's memory may be reused by another socket: forget its pointer. */
+static __always_inline void forget_sock(const struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+
+	bpf_map_delete_elem(&owner_by_sock, &key);
+}
+
+/* Closed by its process (orphaned): the kernel finishes the connection alone. */
+static __always_inline bool sock_dead(const struct sock *sk, bool typed)
+{
+	return KREAD(typed, sk, __sk_common.skc_flags) & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DEAD));
+}
+
+/*
+ * A full socket that no process holds yet: a child waiting in a listener's
+ * accept queue. Every socket a process made or accepted has a struct
+ * socket until it is closed, and a closed one is marked dead.
+ */
+static __always_inline bool unaccepted_child(const struct sock *sk, bool typed)
+{
+	if (KREAD(typed, sk, sk_socket))
+		return false;
+	return !sock_dead(sk, typed);
+}
+
+/*
+ * The owner of the local end of the connection, and whether it still
+ * lives (when alive is not NULL). sk may be NULL (a reset without any
+ * socket), a full, timewait or request socket. A refused SYN (no socket,
+ * answering a SYN) belongs to no process, whatever earlier connection had
+ * the same 4-tuple.
+ */
+static __always_inline __u8 find_owner(const struct sock *sk, __u8 state, const struct tuple *t,
+				       bool syn, struct owner *out, __u8 *alive, bool typed)
+{
+	struct owner *o = NULL;
+	__u8 src = OWNER_NONE;
+
+	/* Only full sockets are remembered: not timewait or request ones. */
+	if (sk && full_sock(state)) {
+		__u64 key = (__u64)sk;
+
+		o = bpf_map_lookup_elem(&owner_by_sock, &key);
+		if (o)
+			src = o->seeded ? OWNER_SEEDED : OWNER_SOCKET;
+	}
+	/*
+	 * Only a connection whose socket is gone or has become a timewait
+	 * socket is looked up by tuple: a live socket with the same tuple
+	 * is a later connection, not the one remembered.
+	 */
+	if (!o && ((!sk && !syn) || state == TCP_TIME_WAIT)) {
+		if (tuple_get(t, 0, out)) {
+			src = OWNER_TUPLE;
+			goto found;
+		}
+	}
+	/*
+	 * A closed socket that the kernel destroys and then answers the
+	 * segment with (data arriving after close(): TCP_ABORT_ON_DATA) has
+	 * already been forgotten by pointer; the entry its own close wrote
+	 * under the tuple, and only that one, still names its owner.
+	 */
+	if (!o && sk && state == TCP_CLOSE && sock_dead(sk, typed)) {
+		if (tuple_get(t, (__u64)sk, out)) {
+			src = OWNER_TUPLE;
+			goto found;
+		}
+	}
+	/*
+	 * A request socket, or a child the application has not accepted yet,
+	 * belongs to whoever listens. A reset without any socket does not: no
+	 * process ever owned that connection.
+	 */
+	if (!o && sk) {
+		if (state == TCP_NEW_SYN_RECV) {
+			__u64 key = (__u64)KREAD(typed, sk, __sk_common.skc_listener);
+
+			o = bpf_map_lookup_elem(&owner_by_sock, &key);
+		}
+		if (!o && (state == TCP_NEW_SYN_RECV || (full_sock(state) && unaccepted_child(sk, typed)))) {
+			struct listener_key lk = { .netns = t->netns, .port = t->lport };
+
+			o = bpf_map_lookup_elem(&owner_by_listener, &lk);
+		}
+		if (o)
+			src = OWNER_LISTENER;
+	}
+	if (!o)
+		return OWNER_NONE;
+	__builtin_memcpy(out, o, sizeof(*out));
+found:
+	if (alive) {
+		__u64 *gone = bpf_map_lookup_elem(&exited, &out->pid);
+		*alive = !(gone && *gone > out->learned_ns);
+	}
+	return src;
+}
+
+/*
+ * A full socket is closing (-> CLOSE). Keep its owner under the 4-tuple
+ * only where a reset can still come after the socket is gone: it becomes
+ * a timewait socket (an active close, from FIN_WAIT1/2 or CLOSING), or it
+ * is aborted while the peer may still be sending (ESTABLISHED, CLOSE_WAIT).
+ * Not for a connection that never got going (SYN_SENT, SYN_RECV), nor for a
+ * passive close that completed (LAST_ACK: the peer is in TIME_WAIT and
+ * sends nothing more), nor when the socket closes because it received a
+ * reset (the peer has dropped it).
+ */
+static __always_inline bool keep_after_close(int oldstate)
+{
+	switch (oldstate) {
+	case TCP_ESTABLISHED:
+	case TCP_CLOSE_WAIT:
+	case TCP_FIN_WAIT1:
+	case TCP_FIN_WAIT2:
+	case TCP_CLOSING:
+		return true;
+	}
+	return false;
+}
+
+static __always_inline void remember_tuple(const struct sock *sk, struct tuple *t, bool typed)
+{
+	__u64 key = (__u64)sk;
+	struct owner *known = bpf_map_lookup_elem(&owner_by_sock, &key);
+
+	if (!known)
+		return;
+	t->netns = sock_netns(sk, typed);
+	tuple_put(t, known, sk);
+}
+
+/*
+ * The received-reset mark is valid only for the transition that follows
+ * it on this CPU (tcp_reset's own tcp_done): consume it on any transition,
+ * so that it can never outlive its socket and match a later socket at the
+ * same address. Returns whether this transition is that close.
+ */
+static __always_inline bool closing_by_received_reset(const struct sock *sk, int newstate)
+{
+	__u32 zero = 0;
+	__u64 *mark = bpf_map_lookup_elem(&reset_received, &zero);
+	bool hit = false;
+
+	if (mark && *mark) {
+		hit = *mark == (__u64)sk && newstate == TCP_CLOSE;
+		*mark = 0;
+	}
+	return hit;
+}
+
+static __always_inline void mark_reset_received(const struct sock *sk)
+{
+	__u32 zero = 0;
+	__u64 *mark = bpf_map_lookup_elem(&reset_received, &zero);
+
+	if (mark)
+		*mark = (__u64)sk;
+}
+
+/* A thread group is gone when its last thread exits. */
+static __always_inline void note_exit(const struct task_struct *task, bool typed)
+{
+	if (KREAD(typed, task, signal, live.counter) != 0)
+		return;
+	__u32 tgid = KREAD(typed, task, tgid);
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_map_update_elem(&exited, &tgid, &now, BPF_ANY);
+}
+
+/* accept() returned the new socket's fd: find its sock through the fd table. */
+static __always_inline const struct sock *accepted_sock(long fd)
+{
+	if (fd < 0)
+		return NULL;
+
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	if (!so)
+		return NULL;
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP ||
+	    BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+		return NULL;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	return sk;
+}
+
+/*
+ * The owners of sockets that exist when rstwatch starts: every TCP socket in
+ * every process's file table, the first process (lowest pid) holding it
+ * being its owner. Owners learned since the programs were attached win.
+ */
+static __always_inline void seed_owner(const struct task_struct *task, struct file *f)
+{
+	struct socket *so = bpf_sock_from_file(f);
+	if (!so)
+		return;
+	const struct sock *sk = so->sk;
+	if (!sk || sk->sk_protocol != IPPROTO_TCP || sk->sk_type != SOCK_STREAM)
+		return;
+	__u16 family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return;
+
+	struct owner o = {
+		.learned_ns = bpf_ktime_get_ns(),
+		.cgroup = task->cgroups->dfl_cgrp->kn->id,
+		.pid = task->tgid,
+		.seeded = 1,
+	};
+	leader_comm(o.comm, task, true);
+	__u64 key = (__u64)sk;
+	long err = bpf_map_update_elem(&owner_by_sock, &key, &o, BPF_NOEXIST);
+	if (err && err != -EEXIST)
+		stat_inc(STAT_OWNER_FULL);
+	if (sk->__sk_common.skc_state == TCP_LISTEN) {
+		struct listener_key lk = { .netns = sock_netns(sk, true), .port = sk->__sk_common.skc_num };
+
+		bpf_map_update_elem(&owner_by_listener, &lk, &o, BPF_NOEXIST);
+	}
+}
+
+#endif /* __RSTWATCH_OWNER_H__ */
