@@ -251,7 +251,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"serve", "-h"}, []string{"rstwatch serve:", "--metrics-addr"}, nil},
 		{[]string{"doctor", "--help"}, []string{"rstwatch doctor:", "sudo rstwatch doctor"}, []string{"Flags:"}},
 		{[]string{"zk", "--help"}, []string{"probe", "rstwatch zk probe --help"}, nil},
-		{[]string{"zk", "probe", "--help"}, []string{"--admin-port", "--timeout"}, nil},
+		{[]string{"zk", "probe", "--help"}, []string{"--zk-admin-port", "--timeout"}, nil},
 		{[]string{"version", "--help"}, []string{"rstwatch version:"}, []string{"Flags:"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

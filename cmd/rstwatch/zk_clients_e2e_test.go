@@ -660,7 +660,9 @@ func TestZKServeVerdictsMatchTrace(t *testing.T) {
 		}
 		want[k] = l.Verdict.Code
 	}
-	re := regexp.MustCompile(`rstwatch_resets_total\{direction="([^"]*)",owner_comm="([^"]*)",reason="([^"]*)",verdict="([^"]*)",zk_endpoint="([^"]*)"\} (\d+)`)
+	// The workload labels (container, namespace, pod, unit) sort around
+	// these; this host's processes have none, so they are matched empty.
+	re := regexp.MustCompile(`rstwatch_resets_total\{container="",direction="([^"]*)",namespace="",owner_comm="([^"]*)",pod="",reason="([^"]*)",unit="",verdict="([^"]*)",zk_endpoint="([^"]*)"\} (\d+)`)
 	matched := 0
 	for _, m := range re.FindAllStringSubmatch(metrics, -1) {
 		if m[5] != srv.ClientAddr {
