@@ -39,7 +39,10 @@ type Config struct {
 	// Cgroups, when set, reports only resets whose owner's cgroup (as
 	// captured when the owner was learned) or whose task's cgroup is one
 	// of these cgroup v2 ids (the inode number of the cgroup's directory).
-	Cgroups        []uint64
+	Cgroups []uint64
+	// FilterCgroups filters by Cgroups even while the set is empty: more
+	// are added with AddCgroups as the workloads they belong to appear.
+	FilterCgroups  bool
 	OwnerTableSize int // sockets remembered for attribution, and slots of the 4-tuple cache (rounded up to a power of two)
 	// Aggregate counts resets in a kernel map keyed by direction, reason,
 	// owner, owner's cgroup, network namespace and ZooKeeper endpoint;
@@ -290,7 +293,7 @@ func (t *Tracer) configure(spec *ebpf.CollectionSpec) error {
 		"filter_pid":        cfg.PID,
 		"filter_netns":      cfg.NetNS,
 		"filter_ports":      len(cfg.Ports) > 0,
-		"filter_cgroups":    len(cfg.Cgroups) > 0,
+		"filter_cgroups":    len(cfg.Cgroups) > 0 || cfg.FilterCgroups,
 		"emit_events":       !cfg.NoEvents,
 		"aggregate":         cfg.Aggregate,
 		"zk_connects":       len(cfg.ZKPorts) > 0,
@@ -399,6 +402,17 @@ func (t *Tracer) fillFilters() error {
 	for _, id := range t.cfg.Cgroups {
 		if err := t.objs.Cgroups.Put(id, uint8(1)); err != nil {
 			return fmt.Errorf("tracer: setting cgroup filter %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// AddCgroups adds cgroup v2 ids to the kernel's cgroup filter (Config.Cgroups)
+// while the programs run: a container or unit started after the trace.
+func (t *Tracer) AddCgroups(ids ...uint64) error {
+	for _, id := range ids {
+		if err := t.objs.Cgroups.Put(id, uint8(1)); err != nil {
+			return fmt.Errorf("tracer: adding cgroup %d to the filter (at most %d): %w", id, maxCgroups, err)
 		}
 	}
 	return nil

@@ -131,6 +131,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return log.setupFailed(err, f.debug, stderr)
 	}
 	defer ws.close()
+	ws.filter(&cfg)
 	// The reconciliation sets cfg.LocalAddr, which Open needs.
 	rec := newServeReconcile(ctx, &cfg, s.limits)
 	t, err := tracer.Open(withLogger(cfg, log.Logger))
@@ -138,6 +139,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return log.setupFailed(err, f.debug, stderr)
 	}
 	defer closeTracer(t, log.Logger)
+	ws.follow(ctx, t, log.Logger)
 	rec.start()
 	log.setupDone()
 	for _, d := range t.Degraded() {
@@ -210,7 +212,7 @@ type server struct {
 // run serves /metrics over t until ctx ends (or the event pipeline stops),
 // then stops serving before the caller closes t.
 func (sv *server) run(ctx context.Context, t *tracer.Tracer, events *background) error {
-	coll := metrics.NewCollector(sv.wl.source(t), metrics.Options{
+	coll := metrics.NewCollector(t, metrics.Options{
 		Limits: sv.s.limits, ZK: sv.zk, SelfPID: uint32(os.Getpid()), Log: sv.log,
 		StatsEnabled: sv.statsOn.Load, Workload: sv.wl.ofCount,
 	})

@@ -160,6 +160,7 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top 
 		return log.setupFailed(err, f.debug, stderr)
 	}
 	defer ws.close()
+	ws.filter(&cfg)
 	// The reconciliation sets cfg.LocalAddr, which Open needs.
 	rec := newTraceReconcile(ctx, &cfg, &f, count)
 	if t, ok := sink.(*output.Table); ok {
@@ -170,6 +171,7 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top 
 		return log.setupFailed(err, f.debug, stderr)
 	}
 	defer closeTracer(t, log.Logger)
+	ws.follow(ctx, t, log.Logger)
 	rec.tracker.Start()
 	log.setupDone()
 	for _, d := range t.Degraded() {

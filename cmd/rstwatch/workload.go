@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -92,10 +93,6 @@ func (w *workloadFlags) setup(log *slog.Logger) (*workloadSetup, error) {
 	s.resolver = r
 	if !s.sel.Empty() {
 		s.ids = r.Matching(s.sel)
-		// MERGE(#13 kernel side): hand s.ids to the kernel through
-		// tracer.Config.Cgroups (in trace and serve), matching a cgroup and
-		// its descendants so that containers started later are kept.
-		// Until then keep() and source() filter in user space, below.
 		if len(s.ids) == 0 {
 			log.Warn("no cgroup on this node matches the --pod/--unit/--container filter now; its resets are shown once one does")
 		}
@@ -129,38 +126,61 @@ func (s *workloadSetup) keep() func(*event.Event) bool {
 }
 
 // ofCount names the workload of a kernel aggregate's owner, for serve's
-// labels. MERGE(#13 kernel side): pass the owner's cgroup id from
-// tracer.Count (captured when the owner was learned) instead of 0; until
-// then the owner's cgroup is read from /proc while it lives.
+// labels, from the owner's cgroup id the kernel captured when it learned
+// the owner (so an exited owner is still named).
 func (s *workloadSetup) ofCount(c *tracer.Count) *event.Workload {
 	if s.resolver == nil || c.OwnerPID == 0 {
 		return nil
 	}
-	return s.resolver.Owner(0, c.OwnerPID, c.OwnerComm, true)
+	return s.resolver.Owner(c.OwnerCgroup, c.OwnerPID, c.OwnerComm, true)
 }
 
-// source filters serve's kernel aggregates by the selector, in user space.
-// MERGE(#13 kernel side): drop it once tracer.Config.Cgroups filters them.
-func (s *workloadSetup) source(src metrics.Source) metrics.Source {
+// filter hands the selected cgroups to the kernel's filter (trace and
+// serve alike), so that other workloads' resets cost no record and no
+// count. Nil-safe: nothing to do without a selector.
+func (s *workloadSetup) filter(cfg *tracer.Config) {
 	if s.sel.Empty() {
-		return src
+		return
 	}
-	return selectedRows{src, s}
+	cfg.FilterCgroups = true
+	cfg.Cgroups = s.ids
 }
 
-type selectedRows struct {
-	metrics.Source
-	s *workloadSetup
-}
-
-// Counts zeroes the rows of other workloads rather than dropping them, so
-// that the collector still forgets their owners once they exit.
-func (r selectedRows) Counts() ([]tracer.Count, error) {
-	rows, err := r.Source.Counts()
-	for i := range rows {
-		if rows[i].Overflow || !r.s.sel.Match(r.s.ofCount(&rows[i])) {
-			rows[i].Count = 0
+// follow adds cgroups to the kernel's filter as the workloads they belong
+// to appear (a container restarted, a unit started after the trace), until
+// ctx ends. A reset in the moment between a cgroup's creation and the
+// watcher learning it is not seen.
+func (s *workloadSetup) follow(ctx context.Context, t *tracer.Tracer, log *slog.Logger) {
+	if s.sel.Empty() || s.resolver == nil {
+		return
+	}
+	added := map[uint64]bool{}
+	for _, id := range s.ids {
+		added[id] = true
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.resolver.Changed():
+			}
+			var news []uint64
+			for _, id := range s.resolver.MatchingKnown(s.sel) {
+				if !added[id] {
+					news = append(news, id)
+				}
+			}
+			if len(news) == 0 {
+				continue
+			}
+			if err := t.AddCgroups(news...); err != nil {
+				log.Warn("a workload's new cgroups cannot be added to the kernel's filter: their resets are not seen", "error", err)
+				continue
+			}
+			for _, id := range news {
+				added[id] = true
+			}
 		}
-	}
-	return rows, err
+	}()
 }

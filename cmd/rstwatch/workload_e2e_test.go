@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"github.com/rstwatch/rstwatch/internal/testbin"
 	"github.com/rstwatch/rstwatch/internal/testenv"
 	"github.com/rstwatch/rstwatch/internal/workload/workloadtest"
-	"github.com/rstwatch/rstwatch/tracer"
 )
 
 const (
@@ -57,6 +55,7 @@ type wlLine struct {
 		Key   string `json:"key"`
 		Count int    `json:"count"`
 	} `json:"by_owner"`
+	Filtered uint64 `json:"filtered"`
 }
 
 func wlLines(t *testing.T, out string) []wlLine {
@@ -183,16 +182,52 @@ func TestTraceWorkloadFilters(t *testing.T) {
 	}
 }
 
+// --unit filters in the kernel, and follows a unit that starts after the
+// trace: its cgroup is added to the kernel's filter once the watcher sees
+// it, while another unit's resets stay filtered out in the kernel.
+func TestTraceUnitFilterFollowsLateUnit(t *testing.T) {
+	testenv.RequireBPF(t)
+	tr := workloadtest.New(t)
+	port := closedPort(t)
+	script := fmt.Sprintf("while read x; do : 3<>/dev/tcp/127.0.0.1/%d; done 2>/dev/null", port)
+	otherCmd, otherGo := tr.Start("/system.slice/other.service", "bash", "-c", script)
+
+	s := start(t, "trace", "-o", "json", "--port", fmt.Sprint(port), "--cgroup-root", tr.Root, "--unit", "late")
+	lateCmd, lateGo := tr.Start("/system.slice/late.service", "bash", "-c", script)
+	time.Sleep(300 * time.Millisecond) // the watcher learns late.service
+	otherGo.Write([]byte("go\n"))
+	lateGo.Write([]byte("go\n"))
+	time.Sleep(300 * time.Millisecond)
+	if code := s.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("exit %d: %s", code, s.stderr)
+	}
+	var n int
+	var filtered uint64
+	for _, l := range wlLines(t, s.stdout.String()) {
+		switch l.Type {
+		case "reset":
+			n++
+			if l.Task.PID != lateCmd.Process.Pid && (l.Owner == nil || l.Owner.PID != lateCmd.Process.Pid) {
+				t.Errorf("--unit late let through a reset of another workload: %+v", l)
+			}
+		case "summary":
+			filtered = l.Filtered
+		}
+	}
+	if n != 2 { // the refused SYN, sent and received
+		t.Errorf("--unit late: %d resets, want 2:\n%s", n, s.stdout)
+	}
+	// other.service's two resets were dropped by the kernel's filter.
+	if filtered < 2 {
+		t.Errorf("the kernel filtered %d resets, want other.service's 2 at least (pid %d)", filtered, otherCmd.Process.Pid)
+	}
+}
+
 // The owner exited, and its cgroup and pod were removed, before its
 // socket sent a reset: the cgroup the kernel captured when it learned the
 // owner still names the pod.
 func TestTraceExitedOwnerKeepsItsPod(t *testing.T) {
 	testenv.RequireBPF(t)
-	// MERGE(#13 kernel side): remove this guard. Without the kernel's
-	// cgroup ids, an exited owner's cgroup cannot be known (/proc is gone).
-	if _, ok := reflect.TypeOf(tracer.Config{}).FieldByName("Cgroups"); !ok {
-		t.Skip("the kernel side of #13 (cgroup ids captured where owners are learned) is not on this branch")
-	}
 	tr := workloadtest.New(t)
 	k := workloadtest.NewKubelet(t)
 	k.AddPod("shop", "checkout-7d9c", wlUID)

@@ -28,8 +28,8 @@ type rowKey struct {
 	zk        netip.AddrPort
 }
 
-// MERGE(#13 kernel side): when tracer.Count gains the owner's cgroup id,
-// add it here, or rows that differ only by cgroup would share a key.
+// keyOf is the kernel row's whole key: rows that differ only by the owner's
+// cgroup or the namespace are counted apart.
 func keyOf(c *tracer.Count) rowKey {
 	return rowKey{c.Overflow, c.Direction, c.Reason, c.OwnerPID, c.OwnerComm, c.OwnerSource, c.OwnerCgroup, c.NetNS, c.ZKEndpoint}
 }

@@ -74,6 +74,9 @@ type Resolver struct {
 	done          chan struct{}
 	warnedWatches bool
 	pids          map[uint32]pidCgroup // recent CgroupOfPID answers
+	// changed is signalled (never blocking) when the watcher learned a
+	// cgroup, pod or container: a filter by workload may select more.
+	changed chan struct{}
 }
 
 type pidCgroup struct {
@@ -114,7 +117,7 @@ func New(o Options) (*Resolver, error) {
 		procRoot:      o.ProcRoot, log: o.Log, now: time.Now,
 		cgroups: newIndex[uint64, string](maxGone), pods: newIndex[string, PodDir](maxGone),
 		containers: newIndex[string, ContainerLog](maxGone), made: map[uint64]made{},
-		pids: map[uint32]pidCgroup{},
+		pids: map[uint32]pidCgroup{}, changed: make(chan struct{}, 1),
 	}
 	for _, m := range ParseMountinfo(mi) {
 		if m.Root == "/" && isCgroup2(m.Point) {
@@ -349,8 +352,16 @@ func (r *Resolver) watch() {
 			return
 		}
 		r.mu.Lock()
+		gen := r.gen
 		decode(buf[:n], r.handleLocked)
+		learned := r.gen != gen
 		r.mu.Unlock()
+		if learned {
+			select {
+			case r.changed <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 
@@ -530,6 +541,10 @@ func (r *Resolver) Enrich(_ context.Context, e *event.Event) {
 	}
 }
 
+// Changed is signalled when the watcher has learned a cgroup, a pod or a
+// container since the last receive: call MatchingKnown again then.
+func (r *Resolver) Changed() <-chan struct{} { return r.changed }
+
 // Matching returns the ids of the live cgroups whose workload s selects,
 // after a fresh scan.
 func (r *Resolver) Matching(s Selector) []uint64 {
@@ -540,6 +555,17 @@ func (r *Resolver) Matching(s Selector) []uint64 {
 	}
 	r.scanPodsLocked()
 	r.lastScan, r.lastPodScan = r.now(), r.now()
+	return r.matchingLocked(s)
+}
+
+// MatchingKnown is Matching over what is known, without a scan.
+func (r *Resolver) MatchingKnown(s Selector) []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.matchingLocked(s)
+}
+
+func (r *Resolver) matchingLocked(s Selector) []uint64 {
 	var ids []uint64
 	var all []uint64
 	r.cgroups.live(func(id uint64, _ string) { all = append(all, id) })
