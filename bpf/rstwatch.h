@@ -122,7 +122,7 @@ struct agg_key {
 	__u8 direction;
 	__u8 owner_source;
 	__u8 zk_family;
-	__u8 pad;
+	__u8 state; /* TCP state of the socket, 0 when there is none (a refused SYN) */
 	__u8 zk_addr[16]; /* the ZooKeeper server's address, zero when not ZooKeeper */
 	char owner_comm[TASK_COMM_LEN];
 };

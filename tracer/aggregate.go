@@ -14,6 +14,7 @@ import (
 type Count struct {
 	Direction   event.Direction // 0 for the overflow row
 	Reason      string
+	State       string // TCP state of the socket, "" when there was none (a refused SYN)
 	OwnerPID    uint32 // 0 when no owner was known
 	OwnerComm   string
 	OwnerSource event.OwnerSource
@@ -52,6 +53,7 @@ func (t *Tracer) Counts() ([]Count, error) {
 			if k.Reason != 0xffff {
 				c.Reason = t.reasons.name(k.Reason)
 			}
+			c.State = stateName(k.State)
 			c.OwnerPID = k.OwnerPid
 			c.OwnerComm = dec.comm(k.OwnerComm)
 			c.OwnerSource = event.OwnerSource(k.OwnerSource)

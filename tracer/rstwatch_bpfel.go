@@ -23,7 +23,7 @@ type rstwatchAggKey struct {
 	Direction   uint8
 	OwnerSource uint8
 	ZkFamily    uint8
-	Pad         uint8
+	State       uint8
 	ZkAddr      [16]uint8
 	OwnerComm   [16]int8
 }

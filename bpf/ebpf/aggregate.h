@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * In-kernel aggregation (serve): one counter per (direction, reason, owner,
- * owner's cgroup, namespace, ZooKeeper endpoint), read by user space on
+ * In-kernel aggregation (serve): one counter per (direction, reason, TCP
+ * state, owner, owner's cgroup, namespace, ZooKeeper endpoint), read by user space on
  * scrape. No ring buffer, no wake-up, no per-event copy. The counters are
  * per CPU: a storm that keeps hitting one key on every CPU would otherwise
  * bounce its cache line between them; user space sums them.
@@ -29,6 +29,7 @@ static __always_inline void count_event(const struct event *e)
 	k.reason = e->reason;
 	k.direction = e->direction;
 	k.owner_source = e->owner_source;
+	k.state = e->state;
 	__builtin_memcpy(k.owner_comm, e->owner_comm, sizeof(k.owner_comm));
 	if (port_has(e->lport, PORT_ZK)) {
 		k.zk_port = e->lport;

@@ -20,6 +20,7 @@ type rowKey struct {
 	overflow  bool
 	direction event.Direction
 	reason    string
+	state     string
 	pid       uint32
 	comm      string
 	source    event.OwnerSource
@@ -28,10 +29,10 @@ type rowKey struct {
 	zk        netip.AddrPort
 }
 
-// keyOf is the kernel row's whole key: rows that differ only by the owner's
-// cgroup or the namespace are counted apart.
+// keyOf is the kernel row's whole key: rows that differ only by the TCP
+// state, the owner's cgroup or the namespace are counted apart.
 func keyOf(c *tracer.Count) rowKey {
-	return rowKey{c.Overflow, c.Direction, c.Reason, c.OwnerPID, c.OwnerComm, c.OwnerSource, c.OwnerCgroup, c.NetNS, c.ZKEndpoint}
+	return rowKey{c.Overflow, c.Direction, c.Reason, c.State, c.OwnerPID, c.OwnerComm, c.OwnerSource, c.OwnerCgroup, c.NetNS, c.ZKEndpoint}
 }
 
 // series is one label set of rstwatch_resets_total.

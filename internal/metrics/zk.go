@@ -32,7 +32,7 @@ func verdictOf(ctx context.Context, z ZK, c *tracer.Count) string {
 		return event.VerdictUnknown
 	}
 	return z.CountVerdict(ctx, diagnose.Count{
-		Direction: c.Direction, Reason: c.Reason, OwnerPID: c.OwnerPID, OwnerComm: c.OwnerComm,
+		Direction: c.Direction, Reason: c.Reason, State: c.State, OwnerPID: c.OwnerPID, OwnerComm: c.OwnerComm,
 		OwnerSource: c.OwnerSource, Endpoint: c.ZKEndpoint,
 	})
 }

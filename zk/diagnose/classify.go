@@ -32,8 +32,8 @@ type Facts struct {
 	Direction event.Direction
 	Reason    string // the kernel's sk_rst_reason; "" or "UNKNOWN" when it gave none
 	State     string // TCP state of this host's socket, "" when there was none
-	// StateKnown is false where the state was not recorded (serve's
-	// in-kernel counts): then State says nothing.
+	// StateKnown is false where the state was not recorded: then State
+	// says nothing.
 	StateKnown bool
 	Role       string         // this host's side: RoleClient, RoleServer, "" unknown
 	Local      netip.AddrPort // this host's end; invalid for serve's counts

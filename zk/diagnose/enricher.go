@@ -349,6 +349,7 @@ func zkOf(f Facts, ep netip.AddrPort, role string) *event.ZK {
 type Count struct {
 	Direction   event.Direction
 	Reason      string
+	State       string // TCP state of this host's socket, "" when there was none
 	OwnerPID    uint32 // 0 when no owner was known
 	OwnerComm   string
 	OwnerSource event.OwnerSource
@@ -356,14 +357,14 @@ type Count struct {
 }
 
 // CountVerdict is the verdict code of one of serve's counts, from Classify
-// like trace's: the count has no TCP state and no 4-tuple, so the client is
-// known only when it is this count's owner.
+// like trace's: the count keeps the TCP state but no 4-tuple, so the client
+// is known only when it is this count's owner.
 func (e *Enricher) CountVerdict(ctx context.Context, c Count) string {
 	if e.IsRstwatch(c.OwnerPID, c.OwnerComm) {
 		return event.VerdictUnknown
 	}
 	ep := unmap(c.Endpoint)
-	f := Facts{At: e.now(), Direction: c.Direction, Reason: c.Reason, Endpoint: ep}
+	f := Facts{At: e.now(), Direction: c.Direction, Reason: c.Reason, State: c.State, StateKnown: true, Endpoint: ep}
 	if c.OwnerPID != 0 {
 		f.Owner = &event.Owner{PID: c.OwnerPID, Comm: c.OwnerComm, Alive: true, Source: c.OwnerSource}
 	}

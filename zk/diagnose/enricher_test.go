@@ -220,9 +220,12 @@ func TestCountVerdict(t *testing.T) {
 		c    Count
 		want string
 	}{
-		{Count{Direction: event.Send, Reason: "NO_SOCKET", Endpoint: srv}, event.VerdictNotKnownBug},                                                // refused
-		{Count{Direction: event.Send, Reason: "TCP_ABORT_ON_CLOSE", OwnerPID: 4322, OwnerComm: "python3", Endpoint: srv}, event.VerdictNotKnownBug}, // not Java
-		{Count{Direction: event.Receive, Reason: "UNKNOWN", OwnerPID: 9999, OwnerComm: "gone", Endpoint: srv}, event.VerdictKnownBug},               // server 3.4.6, client unknown
+		{Count{Direction: event.Send, Reason: "NO_SOCKET", Endpoint: srv}, event.VerdictNotKnownBug},                                                        // refused
+		{Count{Direction: event.Send, Reason: "TCP_ABORT_ON_CLOSE", OwnerPID: 4322, OwnerComm: "python3", Endpoint: srv}, event.VerdictNotKnownBug},         // not Java
+		{Count{Direction: event.Receive, Reason: "UNKNOWN", State: "ESTABLISHED", OwnerPID: 9999, OwnerComm: "gone", Endpoint: srv}, event.VerdictKnownBug}, // server 3.4.6, client unknown
+		// The kernel's count keeps the state: a refused connect (SYN_SENT)
+		// of the same unknown client is never 1702.
+		{Count{Direction: event.Receive, Reason: "UNKNOWN", State: "SYN_SENT", OwnerPID: 9999, OwnerComm: "gone", Endpoint: srv}, event.VerdictNotKnownBug},
 	} {
 		if got := e.CountVerdict(ctx, tc.c); got != tc.want {
 			t.Errorf("%+v: %s, want %s", tc.c, got, tc.want)
