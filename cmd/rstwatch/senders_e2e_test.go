@@ -484,9 +484,19 @@ func TestServeAllSenders(t *testing.T) {
 	if f := c.try("connect %s %d", serverAddr, port); f[0] != "refused" {
 		t.Fatalf("connect through the reject rule: %v", f)
 	}
+	// A refused connect inside the client's namespace: its TCP stack sends
+	// the reset, traced and counted by the kernel alike.
+	if f := c.try("connect 127.0.0.1 %d", port); f[0] != "refused" {
+		t.Fatalf("connect to a closed port: %v", f)
+	}
 	want := []string{
 		`rstwatch_resets_other_senders_total{detail="nftables",hook="input",sender="netfilter",sender_comm=""} 1`,
 		fmt.Sprintf(`rstwatch_kernel_tcp_out_rsts_total{netns="%d"} 0`, h.serverNS),
+		fmt.Sprintf(`rstwatch_kernel_tcp_out_rsts_total{netns="%d"} 1`, h.clientNS),
+		// Every reset the kernel counted as sent was traced, per namespace
+		// (the firewall's is not the TCP stack's: OutRsts does not count it).
+		fmt.Sprintf(`rstwatch_kernel_resets_untraced{netns="%d"} 0`, h.serverNS),
+		fmt.Sprintf(`rstwatch_kernel_resets_untraced{netns="%d"} 0`, h.clientNS),
 	}
 	var body string
 	deadline := time.Now().Add(5 * time.Second)

@@ -218,7 +218,7 @@ func (sv *server) run(ctx context.Context, t *tracer.Tracer, events *background)
 	})
 	var health metrics.Health
 	reg := metrics.NewRegistry(coll)
-	sv.rec.register(reg)
+	sv.rec.register(reg, coll)
 	srv := &http.Server{
 		Handler:           metrics.Handler(reg, &health),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -26,8 +27,7 @@ type serveReconcile struct {
 
 func newServeReconcile(ctx context.Context, cfg *tracer.Config, limits metrics.Limits) *serveReconcile {
 	ix := netns.New()
-	// Until the kernel aggregates carry the namespace, the resets traced
-	// per namespace are not known here: no untraced gauge (see README).
+	// The resets traced per namespace come from the collector (register).
 	r := &serveReconcile{kernel: metrics.NewKernelCounters(reconcile.NewKernel(ix), nil)}
 	if cfg.AllSenders || !cfg.NoEvents {
 		r.senders = metrics.NewSenders(limits)
@@ -48,7 +48,14 @@ func newServeReconcile(ctx context.Context, cfg *tracer.Config, limits metrics.L
 // start takes the kernel's first reading; call it once attached.
 func (r *serveReconcile) start() { r.kernel.Start() }
 
-func (r *serveReconcile) register(reg *prometheus.Registry) {
+func (r *serveReconcile) register(reg *prometheus.Registry, coll *metrics.Collector) {
+	// What the kernel aggregates say was sent, per namespace, against
+	// the kernel's own counters (rstwatch_kernel_resets_untraced).
+	r.kernel.SetTraced(func() (map[uint32]uint64, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return coll.SentByNetNS(ctx)
+	})
 	reg.MustRegister(r.kernel)
 	if r.senders != nil {
 		reg.MustRegister(r.senders)

@@ -146,6 +146,21 @@ func (c *Collector) syncLocked(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// SentByNetNS reads the kernel's rows and returns the resets sent in each
+// network namespace since start, which never go down (the rows of exited
+// owners are forgotten in the kernel, not here): for the comparison with
+// the kernel's own OutRsts counters.
+func (c *Collector) SentByNetNS(ctx context.Context) (map[uint32]uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.syncLocked(ctx)
+	out := make(map[uint32]uint64, len(c.resets.sent))
+	for ns, n := range c.resets.sent {
+		out[ns] = n
+	}
+	return out, err
+}
+
 // exited lists the owners of rows whose process is gone.
 func (c *Collector) exited(rows []tracer.Count) []uint32 {
 	var dead []uint32

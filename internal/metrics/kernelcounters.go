@@ -46,6 +46,14 @@ func NewKernelCounters(k *reconcile.Kernel, traced func() (map[uint32]uint64, er
 	}
 }
 
+// SetTraced gives the resets traced as sent per namespace since start
+// (Collector.SentByNetNS), which turns on rstwatch_kernel_resets_untraced.
+func (k *KernelCounters) SetTraced(traced func() (map[uint32]uint64, error)) {
+	k.mu.Lock()
+	k.traced = traced
+	k.mu.Unlock()
+}
+
 // Start takes the first reading: growth is counted from here.
 func (k *KernelCounters) Start() {
 	all := k.kernel.ReadAll(0)

@@ -84,6 +84,9 @@ type resets struct {
 	ownerUnknown uint64
 	folded       map[string]uint64 // label → resets whose value went to Other
 	self         uint64            // resets on rstwatch's own probe connections
+	// sent is every reset sent, by network namespace, since start
+	// (rstwatch's own probes included: the kernel counts them too).
+	sent map[uint32]uint64
 }
 
 func newResets(l Limits) *resets {
@@ -92,7 +95,7 @@ func newResets(l Limits) *resets {
 		limits: l, comms: newLabelCap(l.OwnerComms), endpoints: newLabelCap(l.ZKEndpoints),
 		namespaces: newLabelCap(l.Namespaces), pods: newLabelCap(l.Pods),
 		containers: newLabelCap(l.Containers), units: newLabelCap(l.Units),
-		last: map[rowKey]uint64{}, totals: map[series]uint64{},
+		last: map[rowKey]uint64{}, totals: map[series]uint64{}, sent: map[uint32]uint64{},
 		folded: map[string]uint64{"owner_comm": 0, "zk_endpoint": 0, "series": 0,
 			"namespace": 0, "pod": 0, "container": 0, "unit": 0},
 	}
@@ -118,6 +121,9 @@ func (r *resets) observe(rows []tracer.Count, verdict func(*tracer.Count) string
 		}
 		if delta == 0 {
 			continue
+		}
+		if c.Direction == event.Send {
+			r.sent[c.NetNS] += delta
 		}
 		if c.ZKEndpoint.IsValid() && self != nil && self(c) {
 			r.self += delta
