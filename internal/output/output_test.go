@@ -121,6 +121,7 @@ func render(t *testing.T, s Sink, buf *bytes.Buffer) {
 		t.Fatal(err)
 	}
 	sum.Lost = 3
+	sum.OwnerTableFull, sum.KernelMissed = 2, 5 // both must reach the JSON and the table
 	sum.End = sum.Start.Add(5 * time.Second)
 	if err := s.Summary(sum); err != nil {
 		t.Fatal(err)

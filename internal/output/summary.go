@@ -212,7 +212,7 @@ func (s *Summary) MarshalJSON() ([]byte, error) {
 	return json.Marshal(summaryJSON{
 		Type: "summary", Start: s.Start.UTC(), End: s.End.UTC(),
 		Total: s.Total, Lost: s.Lost, Seen: s.Seen, Filtered: s.Filtered, OwnerUnknown: s.OwnerUnknown,
-		OwnerFull:   s.OwnerTableFull,
+		OwnerFull: s.OwnerTableFull, Missed: s.KernelMissed,
 		ByDirection: s.direction.top(0, directionName),
 		ByReason:    s.reason.top(rowsShown, str),
 		ByOwner:     s.owner.top(rowsShown, ownerName),
