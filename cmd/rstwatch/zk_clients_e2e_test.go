@@ -252,7 +252,9 @@ func checkPair(t *testing.T, p rowPair, serverPort int, serverPIDs map[int]bool,
 		t.Errorf("%s: roles %s/%s", where, cl.ZK.Role, sv.ZK.Role)
 	}
 	if p.send.Verdict.Code != p.recv.Verdict.Code || p.send.Verdict.Situation != p.recv.Verdict.Situation {
-		t.Errorf("%s: send %s %s, receive %s %s", where, p.send.Verdict.Situation, p.send.Verdict.Code, p.recv.Verdict.Situation, p.recv.Verdict.Code)
+		t.Errorf("%s: send %s %s (reason %s, state %s, owner %+v), receive %s %s (state %s, owner %+v)", where,
+			p.send.Verdict.Situation, p.send.Verdict.Code, p.send.Reason, str(p.send.State), p.send.Owner,
+			p.recv.Verdict.Situation, p.recv.Verdict.Code, str(p.recv.State), p.recv.Owner)
 	}
 	if s := p.recv.Verdict.Sender; s == nil || (p.send.Owner == nil) != (s.Owner == nil) || s.Owner != nil && s.Owner.PID != p.send.Owner.PID {
 		t.Errorf("%s: the receiving row does not point at the sending row's owner: %+v vs %+v", where, s, p.send.Owner)
