@@ -100,6 +100,9 @@ func Features() []Feature {
 
 	out = append(out, tracingFeature(bpfOK, noBPF, "BTF-typed tracepoints (tp_btf)", ebpf.AttachTraceRawTp, "tcp_send_reset",
 		"programs that read the kernel's own arguments instead of a trace record"))
+	out = append(out, iterFeature(bpfOK, noBPF))
+	out = append(out, tracingFeature(bpfOK, noBPF, "BTF-typed net:net_dev_queue", ebpf.AttachTraceRawTp, "net_dev_queue",
+		"resets the TCP stack did not make (a firewall's reject, a raw socket's forgery) with --all-senders"))
 	out = append(out, tracingFeature(bpfOK, noBPF, "fentry", ebpf.AttachTraceFEntry, "tcp_v4_send_reset",
 		"before Linux 6.10, resets sent without a full socket (refused connects, data for closed connections) are seen only where a local peer receives them"))
 
@@ -183,6 +186,28 @@ func tracingFeature(bpfOK bool, noBPF, name string, at ebpf.AttachType, fn, with
 	}
 	l.Close()
 	f.State, f.Detail = FeatureYes, "an empty program attached to "+fn
+	return f
+}
+
+// iterFeature loads an empty task_file iterator: the seeder that names
+// the owners of sockets older than rstwatch is one.
+func iterFeature(bpfOK bool, noBPF string) Feature {
+	f := Feature{Name: "BPF iterator (iter/task_file)",
+		Without: "owners of sockets made before rstwatch started (and of io_uring accepts) are not named"}
+	if !bpfOK {
+		f.Detail = noBPF
+		return f
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceIter, AttachTo: "task_file", License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		f.State, f.Detail = FeatureNo, fmt.Sprintf("loading a task_file iterator was refused: %v", shortErr(err))
+		return f
+	}
+	prog.Close()
+	f.State, f.Detail = FeatureYes, "an empty task_file iterator loaded"
 	return f
 }
 

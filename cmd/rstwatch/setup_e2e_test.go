@@ -282,7 +282,7 @@ func TestVersion(t *testing.T) {
 			t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
 		}
 		for _, s := range []string{"rstwatch ", "commit ", "go1.", "kernel ", "BTF", "BPF ring buffer", "reset reasons",
-			"tracepoint tcp:tcp_send_reset", "tp_btf", "fentry"} {
+			"tracepoint tcp:tcp_send_reset", "tp_btf", "iter/task_file", "net_dev_queue", "fentry", "cgroup v2 hierarchy"} {
 			if !strings.Contains(r.stdout, s) {
 				t.Errorf("%v does not say %q:\n%s", args, s, r.stdout)
 			}

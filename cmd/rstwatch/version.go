@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rstwatch/rstwatch/internal/workload"
 	"github.com/rstwatch/rstwatch/tracer"
 )
 
@@ -43,6 +44,13 @@ func runVersion(args []string, stdout, stderr io.Writer) error {
 	for _, f := range tracer.Features() {
 		fmt.Fprintf(stdout, "  %-7s  %-38s %s\n", f.State, f.Name, f.Detail)
 	}
+	state, detail := "yes", ""
+	if root, err := workload.Probe(); err != nil {
+		state, detail = "no", err.Error()
+	} else {
+		detail = "mounted at " + root + ": owners' units, containers and pods are named"
+	}
+	fmt.Fprintf(stdout, "  %-7s  %-38s %s\n", state, "cgroup v2 hierarchy", detail)
 	return nil
 }
 

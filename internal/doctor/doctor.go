@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rstwatch/rstwatch/internal/event"
+	"github.com/rstwatch/rstwatch/internal/workload"
 	"github.com/rstwatch/rstwatch/tracer"
 )
 
@@ -131,6 +132,19 @@ func features(fs []tracer.Feature) []Check {
 	return out
 }
 
+// cgroupV2 checks what names owners' units, containers and pods.
+func cgroupV2() Check {
+	c := Check{Name: "cgroup v2 hierarchy", Status: Pass}
+	root, err := workload.Probe()
+	if err != nil {
+		c.Status, c.Detail = Warn, err.Error()
+		c.Fix = "optional: without it owners' systemd units, containers and pods are not named (pid and name still are)"
+		return c
+	}
+	c.Detail = "mounted at " + root
+	return c
+}
+
 func fix(f tracer.Feature) string {
 	switch {
 	case f.Name == "BTF":
@@ -236,6 +250,7 @@ func Run(ctx context.Context) []Check {
 	checks = append(checks, privileges(tracer.CheckPrivileges())...)
 	checks = append(checks, tracefs())
 	checks = append(checks, features(tracer.Features())...)
+	checks = append(checks, cgroupV2())
 	if OK(checks) {
 		checks = append(checks, selfTest(ctx)...)
 	}

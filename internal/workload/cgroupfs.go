@@ -103,6 +103,17 @@ func findRoot(root string, mountinfo []byte) (string, error) {
 	return "", errors.New("no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo); on a cgroup v1 host cgroup ids name nothing")
 }
 
+// Probe says where this host's cgroup v2 hierarchy is, from
+// /proc/self/mountinfo, or why there is none: without it cgroup ids name
+// no unit, container or pod.
+func Probe() (string, error) {
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	return findRoot("", mi)
+}
+
 // inode returns a directory's inode number, which on cgroup v2 is the
 // cgroup's id (what bpf_get_current_cgroup_id returns).
 func inode(path string) (uint64, error) {
