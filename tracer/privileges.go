@@ -81,7 +81,7 @@ func CheckPrivileges() Privileges {
 	}
 	p := Privileges{OK: len(missing) == 0, Missing: missing}
 	if !has(capSysPtrace) && uid != 0 {
-		p.Limited = append(p.Limited, fmt.Sprintf("uid %d lacks %s: other users' /proc/PID/fd are not readable, so owners of their sockets older than rstwatch, ZooKeeper client versions and servers' zoo.cfg are unknown", uid, capNames[capSysPtrace]))
+		p.Limited = append(p.Limited, fmt.Sprintf("uid %d lacks %s: other users' /proc/PID/{fd,exe,maps,root} are not readable, so ZooKeeper clients' runtimes and versions, servers' zoo.cfg and (--all-senders) the process behind a raw-socket reset are unknown", uid, capNames[capSysPtrace]))
 	}
 	if !p.OK {
 		p.Detail = fmt.Sprintf("uid %d lacks %s", uid, and(why))
