@@ -121,30 +121,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer c.Close()
 		statsOn.Store(true)
 	}
-	zs, err := f.zk.setup(ctx, log.Logger)
+	var rec *serveReconcile
+	l, err := f.load(ctx, cfg, log, stderr, func(cfg *tracer.Config) { rec = newServeReconcile(ctx, cfg, s.limits) })
 	if err != nil {
-		return log.setupFailed(usageError("%v", err), f.debug, stderr)
+		return err
 	}
-	cfg.ZKPorts = zs.ports
-	ws, err := f.workload.setup(log.Logger)
-	if err != nil {
-		return log.setupFailed(err, f.debug, stderr)
-	}
-	defer ws.close()
-	ws.filter(&cfg)
-	// The reconciliation sets cfg.LocalAddr, which Open needs.
-	rec := newServeReconcile(ctx, &cfg, s.limits)
-	t, err := tracer.Open(withLogger(cfg, log.Logger))
-	if err != nil {
-		return log.setupFailed(err, f.debug, stderr)
-	}
-	defer closeTracer(t, log.Logger)
-	ws.follow(ctx, t, log.Logger)
+	defer l.close()
+	t, zs, ws := l.t, l.zs, l.ws
 	rec.start()
-	log.setupDone()
-	for _, d := range t.Degraded() {
-		log.Warn("reduced attribution on this kernel", "detail", d)
-	}
 
 	sv := &server{s: s, ln: ln, log: log.Logger, zk: zkOf(zs.zk), statsOn: &statsOn, wl: ws, rec: rec}
 	if events == nil {

@@ -150,33 +150,17 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top 
 	if err := tracer.Preflight(); err != nil {
 		return log.setupFailed(err, f.debug, stderr)
 	}
-	zs, err := f.zk.setup(ctx, log.Logger)
+	var rec *traceReconcile
+	l, err := f.load(ctx, cfg, log, stderr, func(cfg *tracer.Config) { rec = newTraceReconcile(ctx, cfg, &f, count) })
 	if err != nil {
-		return log.setupFailed(usageError("%v", err), f.debug, stderr)
+		return err
 	}
-	cfg.ZKPorts = zs.ports
-	ws, err := f.workload.setup(log.Logger)
-	if err != nil {
-		return log.setupFailed(err, f.debug, stderr)
+	defer l.close()
+	t, zs, ws := l.t, l.zs, l.ws
+	if table, ok := sink.(*output.Table); ok {
+		table.Workload = ws.resolver != nil
 	}
-	defer ws.close()
-	ws.filter(&cfg)
-	// The reconciliation sets cfg.LocalAddr, which Open needs.
-	rec := newTraceReconcile(ctx, &cfg, &f, count)
-	if t, ok := sink.(*output.Table); ok {
-		t.Workload = ws.resolver != nil
-	}
-	t, err := tracer.Open(withLogger(cfg, log.Logger))
-	if err != nil {
-		return log.setupFailed(err, f.debug, stderr)
-	}
-	defer closeTracer(t, log.Logger)
-	ws.follow(ctx, t, log.Logger)
 	rec.tracker.Start()
-	log.setupDone()
-	for _, d := range t.Degraded() {
-		log.Warn("reduced attribution on this kernel", "detail", d)
-	}
 	if readyFile != "" {
 		if err := os.WriteFile(readyFile, []byte("ready\n"), 0o644); err != nil {
 			log.Warn("writing the ready file failed", "error", err)
@@ -198,6 +182,53 @@ func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer, top 
 		BeforeSummary: rec.beforeSummary,
 	})
 	return err
+}
+
+// loaded is what trace and serve share once privileges, BTF and tracefs
+// are checked: the ZooKeeper and workload enrichment and the attached
+// programs.
+type loaded struct {
+	t  *tracer.Tracer
+	zs zkSetup
+	ws *workloadSetup
+	lg *slog.Logger
+}
+
+// load runs the rest of the setup both commands share, in the order an
+// operator fixes things: what the ZooKeeper flags name or the host runs
+// (its ports go into the kernel's configuration), the workloads the
+// filters select (their cgroups too), prepare's last word on the
+// configuration (the reconciliation sets LocalAddr), then the programs.
+// The held log is released once they are attached.
+func (f *traceFlags) load(ctx context.Context, cfg tracer.Config, log held, stderr io.Writer, prepare func(*tracer.Config)) (*loaded, error) {
+	zs, err := f.zk.setup(ctx, log.Logger)
+	if err != nil {
+		return nil, log.setupFailed(usageError("%v", err), f.debug, stderr)
+	}
+	cfg.ZKPorts = zs.ports
+	ws, err := f.workload.setup(log.Logger)
+	if err != nil {
+		return nil, log.setupFailed(err, f.debug, stderr)
+	}
+	ws.filter(&cfg)
+	prepare(&cfg)
+	t, err := tracer.Open(withLogger(cfg, log.Logger))
+	if err != nil {
+		ws.close()
+		return nil, log.setupFailed(err, f.debug, stderr)
+	}
+	ws.follow(ctx, t, log.Logger)
+	log.setupDone()
+	for _, d := range t.Degraded() {
+		log.Warn("reduced attribution on this kernel", "detail", d)
+	}
+	return &loaded{t: t, zs: zs, ws: ws, lg: log.Logger}, nil
+}
+
+// close detaches the programs, then stops naming workloads.
+func (l *loaded) close() {
+	closeTracer(l.t, l.lg)
+	l.ws.close()
 }
 
 func withLogger(cfg tracer.Config, log *slog.Logger) tracer.Config {
