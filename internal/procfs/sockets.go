@@ -1,12 +1,14 @@
-// Package procfs finds the owner of a socket that predates rstwatch, by its
-// inode, in /proc/*/fd. The kernel programs can only learn owners of sockets
-// made while they run; long-lived connections (a ZooKeeper session, say)
-// were usually made before.
+// Package procfs reads sockets from /proc: the TCP tables of a network
+// namespace (/proc/net/tcp{,6}) and which process holds a socket, by its
+// inode (/proc/PID/fd). The kernel programs name the owners of resets; this
+// is for what user space must look up afterwards (the listener of a port,
+// the process behind a raw socket, the connection a reset hit).
 package procfs
 
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,37 +56,65 @@ func (s *Sockets) Lookup(inode uint64) (Owner, bool) {
 func (s *Sockets) scan() {
 	s.scanned = s.now()
 	byInode := make(map[uint64]Owner, len(s.byInode))
-	procs, _ := os.ReadDir(s.root)
-	for _, p := range procs {
-		pid, err := strconv.ParseUint(p.Name(), 10, 32)
+	comms := map[uint32]string{}
+	WalkSockets(s.root, func(pid uint32, inode uint64) bool {
+		if _, seen := byInode[inode]; seen {
+			return true // shared after fork: the first (lowest) pid holds it too
+		}
+		comm, ok := comms[pid]
+		if !ok {
+			comm = Comm(s.root, pid)
+			comms[pid] = comm
+		}
+		byInode[inode] = Owner{PID: pid, Comm: comm}
+		return true
+	})
+	s.byInode = byInode
+}
+
+// WalkSockets calls fn for every socket file descriptor of every process
+// under root ("/proc"), lowest pid first; fn returns false to go on to the
+// next process. Processes whose descriptors cannot be read (exited, kernel
+// threads, other users' without CAP_SYS_PTRACE) are passed over.
+func WalkSockets(root string, fn func(pid uint32, inode uint64) bool) {
+	ents, _ := os.ReadDir(root)
+	var pids []uint32
+	for _, e := range ents {
+		if n, err := strconv.ParseUint(e.Name(), 10, 32); err == nil && n > 0 {
+			pids = append(pids, uint32(n))
+		}
+	}
+	slices.Sort(pids)
+	for _, pid := range pids {
+		fdDir := filepath.Join(root, strconv.FormatUint(uint64(pid), 10), "fd")
+		fds, err := os.ReadDir(fdDir)
 		if err != nil {
 			continue
 		}
-		fdDir := filepath.Join(s.root, p.Name(), "fd")
-		fds, err := os.ReadDir(fdDir)
-		if err != nil {
-			continue // exited, or a kernel thread
-		}
-		var comm string
 		for _, fd := range fds {
 			target, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
 			if err != nil {
 				continue
 			}
-			inode, ok := socketInode(target)
-			if !ok {
-				continue
+			if inode, ok := socketInode(target); ok && !fn(pid, inode) {
+				break
 			}
-			if _, seen := byInode[inode]; seen {
-				continue // shared after fork: the first (lowest) pid holds it too
-			}
-			if comm == "" {
-				comm = Comm(s.root, uint32(pid))
-			}
-			byInode[inode] = Owner{PID: uint32(pid), Comm: comm}
 		}
 	}
-	s.byInode = byInode
+}
+
+// Holds reports whether process pid (under root) has the socket inode open.
+func Holds(root string, pid uint32, inode uint64) bool {
+	fdDir := filepath.Join(root, strconv.FormatUint(uint64(pid), 10), "fd")
+	fds, _ := os.ReadDir(fdDir)
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil {
+			if n, ok := socketInode(target); ok && n == inode {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // socketInode parses an fd link target such as "socket:[12345]".

@@ -69,3 +69,59 @@ func TestLookupRateLimitsRescans(t *testing.T) {
 		t.Fatalf("Lookup(101) after a second = %+v, %v", o, ok)
 	}
 }
+
+func TestParseTCP(t *testing.T) {
+	table := []byte(`  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:0885 00000000:0000 0A 00000000:00000000 00:00000000 00000000   107        0 31337 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:A1B2 0100007F:0885 01 00000000:00000000 00:00000000 00000000   107        0 31338 1 0000000000000000 100 0 0 10 0
+   2: 0100007F:C351 0100007F:1F90 06 00000000:00000000 03:00000000 00000000     0        0 0 3 000000009f838d0d
+`)
+	e := ParseTCP(table)
+	if len(e) != 3 || e[0].State != TCPListen || e[0].Local.String() != "127.0.0.1:2181" || e[0].Inode != 31337 ||
+		e[1].Local.String() != "127.0.0.1:41394" || e[1].Remote.String() != "127.0.0.1:2181" || e[1].State != 1 || e[1].Inode != 31338 ||
+		e[2].State != 6 || e[2].Inode != 0 {
+		t.Errorf("v4: %+v", e)
+	}
+	v6 := []byte("hdr\n 0: 00000000000000000000000001000000:0885 0000000000000000FFFF00000100007F:A1B2 01 0:0 0:0 0 0 0 4242 1\n" +
+		" 1: B80D0120000000000000000002000000:1E61 B80D0120000000000000000001000000:D431 01 0:0 0:0 0 0 0 888 1\n")
+	e = ParseTCP(v6)
+	if len(e) != 2 || e[0].Local.String() != "[::1]:2181" || e[0].Remote.String() != "127.0.0.1:41394" ||
+		e[1].Local.String() != "[2001:db8::2]:7777" || e[1].Remote.String() != "[2001:db8::1]:54321" || e[1].Inode != 888 {
+		t.Errorf("v6: %+v", e)
+	}
+	if e := ParseTCP([]byte("garbage\n0: zz 1 2 3 4 5 6 7 8 9")); e != nil {
+		t.Errorf("garbage: %+v", e)
+	}
+}
+
+// WalkSockets and Holds find this test's own socket.
+func TestWalkSocketsSelf(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	self := uint32(os.Getpid())
+	found := false
+	WalkSockets("/proc", func(pid uint32, inode uint64) bool {
+		if inode == st.Ino {
+			found = found || pid == self
+		}
+		return true
+	})
+	if !found {
+		t.Errorf("WalkSockets did not find socket %d in pid %d", st.Ino, self)
+	}
+	if !Holds("/proc", self, st.Ino) || Holds("/proc", self, st.Ino+1<<40) {
+		t.Errorf("Holds is wrong about socket %d", st.Ino)
+	}
+}

@@ -8,11 +8,7 @@
 package senders
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -95,7 +91,7 @@ func (s *Enricher) mayLookUp() bool {
 // that was on the CPU when the packet was queued, if it holds it (a raw
 // socket's send runs in the sender's context), else any process.
 func (s *Enricher) holder(task uint32, inode uint64) (uint32, bool) {
-	if task != 0 && holds(filepath.Join(s.procRoot, strconv.FormatUint(uint64(task), 10)), inode) {
+	if task != 0 && procfs.Holds(s.procRoot, task, inode) {
 		return task, true
 	}
 	o, ok := s.lookup(inode)
@@ -109,21 +105,6 @@ func (s *Enricher) lookup(inode uint64) (procfs.Owner, bool) {
 		s.procs = procfs.NewSockets(s.procRoot)
 	}
 	return s.procs.Lookup(inode)
-}
-
-// holds says whether the process at dir has the socket inode open.
-func holds(dir string, inode uint64) bool {
-	want := "socket:[" + strconv.FormatUint(inode, 10) + "]"
-	fds, err := os.ReadDir(filepath.Join(dir, "fd"))
-	if err != nil {
-		return false
-	}
-	for _, fd := range fds {
-		if l, err := os.Readlink(filepath.Join(dir, "fd", fd.Name())); err == nil && l == want {
-			return true
-		}
-	}
-	return false
 }
 
 // comm is the thread group leader's name.
@@ -148,50 +129,23 @@ func (s *Enricher) socketOf(ns uint32, local, remote netip.AddrPort) (uint64, bo
 		if err != nil {
 			continue
 		}
-		if ino, ok := findSocket(b, f == "tcp6", local, remote); ok {
+		if ino, ok := findSocket(b, local, remote); ok {
 			return ino, true
 		}
 	}
 	return 0, false
 }
 
-// procAddr writes an endpoint the way /proc/net/tcp{,6} does: the address's
-// 32-bit words in host (little-endian) order as hex, a colon, the port.
-func procAddr(ap netip.AddrPort, v6 bool) string {
-	a := ap.Addr()
-	var raw []byte
-	if v6 {
-		b := netip.AddrFrom16(a.As16()).As16() // IPv4 as ::ffff:a.b.c.d
-		raw = b[:]
-	} else {
-		b := a.As4()
-		raw = b[:]
-	}
-	words := make([]byte, len(raw))
-	for i := 0; i < len(raw); i += 4 {
-		binary.LittleEndian.PutUint32(words[i:], binary.BigEndian.Uint32(raw[i:]))
-	}
-	return strings.ToUpper(hex.EncodeToString(words)) + ":" + strings.ToUpper(strconv.FormatUint(uint64(ap.Port())|0x10000, 16)[1:])
-}
-
-// findSocket scans /proc/net/tcp{,6} ("sl local rem st … uid timeout
-// inode …") for the connection.
-func findSocket(b []byte, v6 bool, local, remote netip.AddrPort) (uint64, bool) {
-	if !v6 && !local.Addr().Is4() {
-		return 0, false
-	}
-	l, r := procAddr(local, v6), procAddr(remote, v6)
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 10 || f[1] != l || f[2] != r {
-			continue
+// findSocket finds, in a /proc/net/tcp or tcp6 table, the socket whose
+// local end is local and remote end remote; its inode, if a process holds
+// it (timewait sockets have none).
+func findSocket(table []byte, local, remote netip.AddrPort) (uint64, bool) {
+	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	for _, e := range procfs.ParseTCP(table) {
+		if e.Local == local && e.Remote == remote {
+			return e.Inode, e.Inode != 0
 		}
-		ino, err := strconv.ParseUint(f[9], 10, 64)
-		if err != nil || ino == 0 {
-			return 0, false
-		}
-		return ino, true
 	}
 	return 0, false
 }

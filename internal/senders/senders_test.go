@@ -21,29 +21,19 @@ func TestFindSocket(t *testing.T) {
 	ap := netip.MustParseAddrPort
 	for _, c := range []struct {
 		file          string
-		v6            bool
 		local, remote string
 		want          uint64
 	}{
-		{procTCP, false, "127.0.0.1:50000", "127.0.0.1:8080", 4242},
-		{procTCP, false, "127.0.0.1:50001", "127.0.0.1:8080", 0},   // timewait: no inode
-		{procTCP, false, "127.0.0.1:8080", "127.0.0.1:50000", 0},   // the other end is not this socket
-		{procTCP6, true, "127.0.0.1:50002", "127.0.0.1:8080", 777}, // IPv4 on an IPv6 socket
-		{procTCP6, true, "[2001:db8::2]:7777", "[2001:db8::1]:54321", 888},
+		{procTCP, "127.0.0.1:50000", "127.0.0.1:8080", 4242},
+		{procTCP, "127.0.0.1:50001", "127.0.0.1:8080", 0},    // timewait: no inode
+		{procTCP, "127.0.0.1:8080", "127.0.0.1:50000", 0},    // the other end is not this socket
+		{procTCP6, "127.0.0.1:50002", "127.0.0.1:8080", 777}, // IPv4 on an IPv6 socket
+		{procTCP6, "[2001:db8::2]:7777", "[2001:db8::1]:54321", 888},
 	} {
-		got, ok := findSocket([]byte(c.file), c.v6, ap(c.local), ap(c.remote))
+		got, ok := findSocket([]byte(c.file), ap(c.local), ap(c.remote))
 		if got != c.want || ok != (c.want != 0) {
 			t.Errorf("%s -> %s: %d %v, want %d", c.local, c.remote, got, ok, c.want)
 		}
-	}
-}
-
-func TestProcAddr(t *testing.T) {
-	if got := procAddr(netip.MustParseAddrPort("127.0.0.1:8080"), false); got != "0100007F:1F90" {
-		t.Errorf("v4: %s", got)
-	}
-	if got := procAddr(netip.MustParseAddrPort("[2001:db8::1]:7"), true); got != "B80D0120000000000000000001000000:0007" {
-		t.Errorf("v6: %s", got)
 	}
 }
 

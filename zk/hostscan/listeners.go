@@ -1,16 +1,13 @@
 package hostscan
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
+
+	"github.com/rstwatch/rstwatch/internal/procfs"
 )
 
 // ErrListenerHidden: a socket listens on the port, but no process that
@@ -40,33 +37,14 @@ func ListenerPIDs(procRoot string, port uint16) ([]int, error) {
 	if len(inodes) == 0 {
 		return nil, nil
 	}
-	ps, err := pids(procRoot)
-	if err != nil {
-		return nil, fmt.Errorf("listeners on port %d: %w", port, err)
-	}
 	var out []int
-	for _, pid := range ps {
-		p := proc{root: procRoot, pid: pid}
-		ents, err := os.ReadDir(p.path("fd"))
-		if err != nil {
-			continue
+	procfs.WalkSockets(procRoot, func(pid uint32, inode uint64) bool {
+		if inodes[inode] {
+			out = append(out, int(pid))
+			return false
 		}
-		for _, e := range ents {
-			t, err := os.Readlink(p.path("fd", e.Name()))
-			if err != nil {
-				continue
-			}
-			s, ok := strings.CutPrefix(t, "socket:[")
-			if !ok {
-				continue
-			}
-			ino, err := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 64)
-			if err == nil && inodes[ino] {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
+		return true
+	})
 	if len(out) == 0 {
 		return nil, fmt.Errorf("listeners on port %d: %w", port, ErrListenerHidden)
 	}
@@ -78,29 +56,9 @@ func ListenerPIDs(procRoot string, port uint16) ([]int, error) {
 // /proc/net/tcp or tcp6 text.
 func ListeningInodes(table []byte, port uint16) []uint64 {
 	var out []uint64
-	sc := bufio.NewScanner(bytes.NewReader(table))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	first := true
-	for sc.Scan() {
-		if first { // the header
-			first = false
-			continue
-		}
-		f := strings.Fields(sc.Text())
-		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-		if len(f) < 10 || f[3] != "0A" {
-			continue
-		}
-		_, hexPort, ok := strings.Cut(f[1], ":")
-		if !ok {
-			continue
-		}
-		p, err := strconv.ParseUint(hexPort, 16, 16)
-		if err != nil || uint16(p) != port {
-			continue
-		}
-		if ino, err := strconv.ParseUint(f[9], 10, 64); err == nil && ino != 0 {
-			out = append(out, ino)
+	for _, e := range procfs.ParseTCP(table) {
+		if e.State == procfs.TCPListen && e.Local.Port() == port && e.Inode != 0 {
+			out = append(out, e.Inode)
 		}
 	}
 	return out
@@ -175,9 +133,9 @@ func ConnOwners(procRoot string, conns []Conn) map[Conn]int {
 		if err != nil {
 			continue
 		}
-		for _, e := range parseTCPTable(b) {
-			if want[e.conn] && e.inode != 0 {
-				byInode[e.inode] = e.conn
+		for _, e := range procfs.ParseTCP(b) {
+			if c := (Conn{e.Local, e.Remote}); want[c] && e.Inode != 0 {
+				byInode[e.Inode] = c
 			}
 		}
 	}
@@ -185,31 +143,12 @@ func ConnOwners(procRoot string, conns []Conn) map[Conn]int {
 	if len(byInode) == 0 {
 		return out
 	}
-	ps, err := pids(procRoot)
-	if err != nil {
-		return out
-	}
-	for _, pid := range ps {
-		p := proc{root: procRoot, pid: pid}
-		ents, err := os.ReadDir(p.path("fd"))
-		if err != nil {
-			continue
+	procfs.WalkSockets(procRoot, func(pid uint32, inode uint64) bool {
+		if c, found := byInode[inode]; found {
+			out[c] = int(pid)
 		}
-		for _, e := range ents {
-			t, err := os.Readlink(p.path("fd", e.Name()))
-			if err != nil {
-				continue
-			}
-			s, ok := strings.CutPrefix(t, "socket:[")
-			if !ok {
-				continue
-			}
-			ino, err := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 64)
-			if c, found := byInode[ino]; err == nil && found {
-				out[c] = pid
-			}
-		}
-	}
+		return true
+	})
 	// Keyed as asked.
 	res := make(map[Conn]int, len(out))
 	for _, c := range conns {
@@ -222,60 +161,4 @@ func ConnOwners(procRoot string, conns []Conn) map[Conn]int {
 
 func (c Conn) norm() Conn {
 	return Conn{netip.AddrPortFrom(c.Local.Addr().Unmap(), c.Local.Port()), netip.AddrPortFrom(c.Remote.Addr().Unmap(), c.Remote.Port())}
-}
-
-type tcpEntry struct {
-	conn  Conn
-	inode uint64
-}
-
-// parseTCPTable reads /proc/net/tcp or tcp6: each socket's 4-tuple and inode.
-func parseTCPTable(table []byte) []tcpEntry {
-	var out []tcpEntry
-	sc := bufio.NewScanner(bytes.NewReader(table))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 10 {
-			continue
-		}
-		l, ok1 := parseHexAddrPort(f[1])
-		r, ok2 := parseHexAddrPort(f[2])
-		ino, err := strconv.ParseUint(f[9], 10, 64)
-		if !ok1 || !ok2 || err != nil {
-			continue
-		}
-		out = append(out, tcpEntry{Conn{l, r}, ino})
-	}
-	return out
-}
-
-// parseHexAddrPort reads "0100007F:0885" (IPv4) or the 32-hex-digit IPv6
-// form: the address in host-order 32-bit words, the port big-endian.
-func parseHexAddrPort(s string) (netip.AddrPort, bool) {
-	h, ps, ok := strings.Cut(s, ":")
-	if !ok {
-		return netip.AddrPort{}, false
-	}
-	port, err := strconv.ParseUint(ps, 16, 16)
-	if err != nil || (len(h) != 8 && len(h) != 32) {
-		return netip.AddrPort{}, false
-	}
-	var b [16]byte
-	n := len(h) / 2
-	for w := 0; w < n/4; w++ {
-		v, err := strconv.ParseUint(h[w*8:w*8+8], 16, 32)
-		if err != nil {
-			return netip.AddrPort{}, false
-		}
-		// Each 32-bit word is in the kernel's (little-endian) order.
-		b[w*4], b[w*4+1], b[w*4+2], b[w*4+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-	}
-	var a netip.Addr
-	if n == 4 {
-		a = netip.AddrFrom4([4]byte(b[:4]))
-	} else {
-		a = netip.AddrFrom16(b).Unmap()
-	}
-	return netip.AddrPortFrom(a, uint16(port)), true
 }

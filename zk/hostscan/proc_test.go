@@ -236,21 +236,6 @@ func TestListeningInodes(t *testing.T) {
 	}
 }
 
-func TestParseTCPTable(t *testing.T) {
-	table := []byte(`  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   1: 0100007F:A1B2 0100007F:0885 01 00000000:00000000 00:00000000 00000000   107        0 31338 1 0000000000000000 100 0 0 10 0
-`)
-	e := parseTCPTable(table)
-	if len(e) != 1 || e[0].conn.Local.String() != "127.0.0.1:41394" || e[0].conn.Remote.String() != "127.0.0.1:2181" || e[0].inode != 31338 {
-		t.Errorf("%+v", e)
-	}
-	v6 := []byte("hdr\n 0: 00000000000000000000000001000000:0885 0000000000000000FFFF00000100007F:A1B2 01 0:0 0:0 0 0 0 4242 1\n")
-	e = parseTCPTable(v6)
-	if len(e) != 1 || e[0].conn.Local.String() != "[::1]:2181" || e[0].conn.Remote.String() != "127.0.0.1:41394" {
-		t.Errorf("v6: %+v", e)
-	}
-}
-
 // ConnOwners finds this test's own connection.
 func TestConnOwnersSelf(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
