@@ -76,3 +76,25 @@ func TestSenderOutput(t *testing.T) {
 		}
 	}
 }
+
+// The table names a sender that is not the TCP stack with or without the
+// WORKLOAD column (which is there wherever cgroup v2 is mounted).
+func TestSenderTableCell(t *testing.T) {
+	e := event.Event{Direction: event.Receive, Reason: "UNKNOWN", State: "SYN_SENT",
+		Local: netip.MustParseAddrPort("192.0.2.1:42628"), Remote: netip.MustParseAddrPort("192.0.2.2:7777"),
+		Owner:  &event.Owner{PID: 26198, Comm: "curl", Alive: true, Source: event.OwnerSocket},
+		Task:   event.Task{PID: 26198, Comm: "curl"},
+		Sender: &event.Sender{Class: event.SenderUnknown, Inferred: true}}
+	for _, workload := range []bool{false, true} {
+		var out bytes.Buffer
+		tb := NewTable(&out)
+		tb.Workload = workload
+		if err := tb.Event(&e); err != nil {
+			t.Fatal(err)
+		}
+		tb.Flush()
+		if !strings.Contains(out.String(), "26198/curl sender:not-the-TCP-stack(inferred)\n") {
+			t.Errorf("workload column %v: no sender cell:\n%s", workload, out.String())
+		}
+	}
+}

@@ -60,7 +60,7 @@ func (t *Table) Event(e *event.Event) error {
 			name = "-"
 		}
 		_, err := fmt.Fprintf(t.w, workloadFormat, e.Time.Local().Format("15:04:05.000"), dir,
-			e.Local.String(), e.Remote.String(), state, e.Reason, printable(name), ownerCell(e)+zkCell(e))
+			e.Local.String(), e.Remote.String(), state, e.Reason, printable(name), ownerCell(e)+zkCell(e)+senderCell(e))
 		return err
 	}
 	_, err := fmt.Fprintf(t.w, tableFormat, e.Time.Local().Format("15:04:05.000"), dir,

@@ -127,7 +127,9 @@ func (e *Enricher) Connected(c *event.Connect) {
 	cl := e.clients
 	cl.mu.Lock()
 	r := cl.conns[key]
-	if r == nil || !c.Accepted && at.Sub(r.made) > time.Second {
+	// A connect on ports that connected more than a second ago, or a second
+	// accept, is a new connection on reused ports.
+	if r == nil || !c.Accepted && at.Sub(r.made) > time.Second || c.Accepted && r.accepted {
 		if len(cl.conns) >= maxConns {
 			cl.pruneLocked(at)
 		}
@@ -200,6 +202,17 @@ func (cl *clients) conn(client, server netip.AddrPort) *connRecord {
 	}
 	cp := *r
 	return &cp
+}
+
+// forget drops the connection (client, server) as seen being made before
+// at: a new attempt on the same ports is another connection.
+func (cl *clients) forget(client, server netip.AddrPort, at time.Time) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	k := connKey{client, server}
+	if r := cl.conns[k]; r != nil && !r.made.After(at) {
+		delete(cl.conns, k)
+	}
 }
 
 // process returns what is known of a client process: read now while it

@@ -281,11 +281,21 @@ func (e *Enricher) Enrich(ctx context.Context, ev *event.Event) bool {
 	if role == RoleServer {
 		client, server = f.Remote, f.Local
 	}
-	conn := e.clients.conn(client, server)
+	other, paired := e.clients.other(ev.Direction, f.Local, f.Remote, at)
+	var conn *connRecord
+	if role == RoleClient && ev.State == "SYN_SENT" || role == RoleServer && paired && other.state == "SYN_SENT" {
+		// A new connection attempt on these ports: a connection the
+		// kernel saw made on them before is an earlier one (the client's
+		// port was reused) and lends this one nothing, not its client,
+		// start or accept. Rows come in time order, so forgetting it
+		// loses nothing the earlier connection's rows need.
+		e.clients.forget(client, server, at)
+	} else {
+		conn = e.clients.conn(client, server)
+	}
 	if conn != nil {
 		f.ConnMade, f.ConnAccepted = conn.made, conn.accepted
 	}
-	other, paired := e.clients.other(ev.Direction, f.Local, f.Remote, at)
 	if paired && ev.Direction == event.Receive {
 		f.Peer = &Peer{Local: f.Remote, Reason: other.reason, State: other.state, Owner: other.owner}
 	}

@@ -232,3 +232,71 @@ func TestCountVerdict(t *testing.T) {
 		}
 	}
 }
+
+// A 4-tuple reused by a new connection attempt: the connection the kernel
+// saw made earlier on the same ports (another process's, accepted by the
+// server) lends the refused attempt neither its client nor its accept.
+func TestEnricherReusedTuple(t *testing.T) {
+	f := fake34(t)
+	srv := netip.MustParseAddrPort(f.Addr)
+	fp := zktest.NewFakeProc(t)
+	fp.Proc(zktest.ProcSpec{PID: "6000", Exe: "/usr/lib/zookeeper/bin/cli_mt", Args: []string{"/usr/lib/zookeeper/bin/cli_mt", "-h", f.Addr}})
+	fp.Proc(zktest.ProcSpec{PID: "6001", Exe: "/usr/bin/node", Args: []string{"node", "client.js"}})
+	e, err := NewEnricher(context.Background(), EnricherConfig{
+		ClientPorts: []uint16{srv.Port()},
+		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
+		Scanner:     &hostscan.Scanner{ProcRoot: fp.Root},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t0 := time.Now()
+	for i, cli := range []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:36814"), netip.MustParseAddrPort("127.0.0.1:36815")} {
+		// cli_mt's connection, accepted by the server, closed with FINs.
+		e.Connected(&event.Connect{Time: t0, Local: cli, Remote: srv, PID: 6000, Comm: "cli_mt"})
+		e.Connected(&event.Connect{Time: t0.Add(time.Millisecond), Local: srv, Remote: cli, Accepted: true, PID: 4000, Comm: "java"})
+		// Seconds later node's connect reuses the ports and is refused.
+		at := t0.Add(3 * time.Second)
+		send := &event.Event{Time: at, Direction: event.Send, Reason: "NO_SOCKET", Local: srv, Remote: cli}
+		recv := &event.Event{Time: at.Add(30 * time.Microsecond), Direction: event.Receive, Reason: "UNKNOWN", State: "SYN_SENT", Local: cli, Remote: srv,
+			Owner: &event.Owner{PID: 6001, Comm: "node", Alive: true, Source: event.OwnerSocket}}
+		if i == 1 {
+			// The node client's own reset in SYN_SENT came first (the
+			// server's TIME_WAIT socket answered its SYN with an ACK);
+			// the refusal's rows then come in two batches.
+			early := &event.Event{Time: at.Add(-10 * time.Millisecond), Direction: event.Send, Reason: "NOT_SPECIFIED", State: "SYN_SENT", Local: cli, Remote: srv,
+				Owner: &event.Owner{PID: 6001, Comm: "node", Alive: true, Source: event.OwnerSocket}}
+			e.Preview([]*event.Event{early})
+			e.Enrich(ctx, early)
+			e.Preview([]*event.Event{send})
+			e.Enrich(ctx, send)
+			e.Preview([]*event.Event{recv})
+			e.Enrich(ctx, recv)
+		} else {
+			e.Preview([]*event.Event{send, recv})
+			e.Enrich(ctx, send)
+			e.Enrich(ctx, recv)
+		}
+		for _, ev := range []*event.Event{send, recv} {
+			if ev.Verdict.Situation != string(Refused) || ev.ZK.ClientPID == 6000 || ev.ZK.ClientRuntime == "native" ||
+				strings.Contains(ev.Verdict.Text, "the connection was made") {
+				t.Errorf("%s, %v row: %+v %+v", cli, ev.Direction, ev.ZK, ev.Verdict)
+			}
+		}
+		if i == 0 && (send.ZK.ClientPID != 6001 || send.ZK.ClientRuntime != "node") {
+			t.Errorf("%s: the server's row does not name node: %+v", cli, send.ZK)
+		}
+	}
+
+	// A second accept on the same ports is another connection: its start
+	// is its own (a client that is not on this host).
+	remote := netip.MustParseAddrPort("10.1.2.3:45000")
+	e.Connected(&event.Connect{Time: t0, Local: srv, Remote: remote, Accepted: true, PID: 4000, Comm: "java"})
+	e.Connected(&event.Connect{Time: t0.Add(time.Minute), Local: srv, Remote: remote, Accepted: true, PID: 4000, Comm: "java"})
+	ev := &event.Event{Time: t0.Add(time.Minute + 20*time.Millisecond), Direction: event.Send, Reason: "TCP_ABORT_ON_CLOSE", State: "CLOSE", Local: srv, Remote: remote,
+		Owner: &event.Owner{PID: 4000, Comm: "java", Alive: true, Source: event.OwnerSocket}}
+	if !e.Enrich(ctx, ev) || !strings.Contains(ev.Verdict.Text, "the connection was made 20 ms before the reset") {
+		t.Errorf("second accept: %+v", ev.Verdict)
+	}
+}
