@@ -188,8 +188,17 @@ func TestAllSendersLeavesTheTCPStack(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	st, _, err := c.tr.SendersStats()
-	if err != nil || st.Emitted != 0 {
-		t.Errorf("the packet-level view recorded %d packets (%v), want none: the kernel should leave them", st.Emitted, err)
+	// Before 6.9 tcp:tcp_send_reset does not fire for a reset sent without
+	// a socket, and IPv6's leaves with none: the kernel side cannot tell
+	// that one refusal (of four resets) and records it, and user space
+	// drops it by its kernel stack (no event with a sender, checked below).
+	// Where the tracepoint carries reasons (6.10+) it fires for all.
+	want := uint64(1)
+	if c.tr.ReportsReasons() {
+		want = 0
+	}
+	if err != nil || st.Emitted > want {
+		t.Errorf("the packet-level view recorded %d packets (%v), want at most %d: the kernel should leave the TCP stack's", st.Emitted, err, want)
 	}
 	c.stop(t)
 	sends := 0
