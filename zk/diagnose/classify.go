@@ -303,6 +303,14 @@ func sent(reason, state string, stateKnown bool, owner *event.Owner) (Situation,
 		if stateKnown && closing[state] {
 			return LateData, true, true
 		}
+	case "TCP_FLAGS":
+		if stateKnown && state == "LISTEN" {
+			// A listener resets only a segment carrying an ACK: one of a
+			// connection this side no longer has (its socket closed and
+			// unhashed, e.g. a segment crossing an abortive close, or a
+			// server restarted), since no connection socket matched.
+			return LateData, true, true
+		}
 	}
 	return Rejected, false, established && !listener
 }
