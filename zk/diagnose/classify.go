@@ -61,6 +61,10 @@ type Peer struct {
 	Reason string
 	State  string
 	Owner  *event.Owner
+	// Others are the reasons of other resets that end sent on this
+	// connection at the same time, which the kernel's facts could not rule
+	// out as the one this socket took: the pairing is then inferred.
+	Others []string
 }
 
 // Client is the ZooKeeper client process, when it is on this host.

@@ -285,9 +285,9 @@ func (e *Enricher) Enrich(ctx context.Context, ev *event.Event) bool {
 	if conn != nil {
 		f.ConnMade, f.ConnAccepted = conn.made, conn.accepted
 	}
-	other, paired := e.clients.other(ev.Direction, f.Local, f.Remote, at)
+	other, paired := e.clients.other(ev.Direction, f.Local, f.Remote, at, ev.TSOption)
 	if paired && ev.Direction == event.Receive {
-		f.Peer = &Peer{Local: f.Remote, Reason: other.reason, State: other.state, Owner: other.owner}
+		f.Peer = &Peer{Local: f.Remote, Reason: other.reason, State: other.state, Owner: other.owner, Others: other.others}
 	}
 	var otherOwner *event.Owner
 	if paired {

@@ -60,6 +60,9 @@ func measured(f Facts) string {
 		}
 		if p := f.Peer; p != nil {
 			first += fmt.Sprintf("; the sending end is on this host too (%s), kernel reason %s there", ownerText(p.Owner), orUnknown(p.Reason))
+			if len(p.Others) > 0 {
+				first += fmt.Sprintf(" (inferred: that end also sent %s on this connection at the same time, and which reset this socket took first is not visible; the one nearest in time is taken)", strings.Join(p.Others, ", "))
+			}
 		}
 	}
 	parts = append(parts, first)
