@@ -226,7 +226,8 @@ static __always_inline int send_reset(const struct sock *sk, const struct sk_buf
 		const struct tcp_sock *tp = (const void *)sk;
 
 		tuple_from_sock(sk, r.state, &r.t, typed);
-		r.ts_option = BPF_CORE_READ_BITFIELD_PROBED(tp, rx_opt.tstamp_ok) ? TS_PRESENT : TS_ABSENT;
+		if (emit_events) /* records only: counts have no use for it */
+			r.ts_option = BPF_CORE_READ_BITFIELD_PROBED(tp, rx_opt.tstamp_ok) ? TS_PRESENT : TS_ABSENT;
 	} else {
 		return 0;
 	}
@@ -275,7 +276,8 @@ static __always_inline int receive_reset(const struct sock *sk, const struct tup
 	/* tcp_reset runs after the RST's options were parsed into rx_opt. */
 	const struct tcp_sock *tp = (const void *)sk;
 
-	r.ts_option = BPF_CORE_READ_BITFIELD_PROBED(tp, rx_opt.saw_tstamp) ? TS_PRESENT : TS_ABSENT;
+	if (emit_events) /* records only: counts have no use for it */
+		r.ts_option = BPF_CORE_READ_BITFIELD_PROBED(tp, rx_opt.saw_tstamp) ? TS_PRESENT : TS_ABSENT;
 	if (ctx_tuple)
 		r.t = *ctx_tuple;
 	else
