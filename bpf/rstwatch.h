@@ -33,6 +33,21 @@ enum owner_source {
 
 #define REASON_UNKNOWN 0xffff
 
+/*
+ * Whether the RST carried the TCP timestamp option: as its sender built it
+ * (an active reset leaves through the socket with the options the
+ * connection negotiated; a reply to a segment, tcp_v4/v6_send_reset, never
+ * has one) or as the receiving socket parsed it. Two resets a host sends on
+ * one connection microseconds apart (a close, and its listener answering a
+ * segment that crossed it) are told apart by it: the receiving socket takes
+ * only one of them.
+ */
+enum ts_option {
+	TS_UNKNOWN = 0,
+	TS_ABSENT = 1,
+	TS_PRESENT = 2,
+};
+
 /* Indexes of the per-CPU stats array. */
 enum stat_index {
 	STAT_SEEN = 0,     /* resets seen by the programs (before filters) */
@@ -64,7 +79,7 @@ struct event {
 	__u8 state; /* TCP state of the socket, 0 when there is none */
 	__u8 owner_source;
 	__u8 owner_alive;
-	__u8 pad;
+	__u8 ts_option; /* enum ts_option */
 	__u16 family; /* AF_INET or AF_INET6 of the addresses below */
 	__u16 lport;  /* host byte order */
 	__u16 rport;

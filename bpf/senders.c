@@ -64,7 +64,9 @@ struct {
  * IPv6 resets that answer a segment leave without a socket (IPv4's carry
  * the TCP control socket): tcp:tcp_send_reset, which fires just before on
  * the same CPU in the same softirq, leaves the reset's addresses here, and
- * net_dev_queue takes the packet that matches as the TCP stack's.
+ * net_dev_queue takes the packet that matches as the TCP stack's. Before
+ * 6.9 the tracepoint does not fire for a reset sent without a socket: such
+ * a packet is recorded, and user space drops it by its kernel stack.
  */
 struct stack_reset {
 	__u8 saddr[16];

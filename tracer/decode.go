@@ -87,6 +87,7 @@ func (d *decoder) decode(raw []byte, ev *event.Event) error {
 		Reason:    reasonUnknown,
 		NetNS:     r.Netns,
 		Cookie:    r.Cookie,
+		TSOption:  event.TSOption(r.TsOption),
 		Task: event.Task{
 			PID:    r.TaskPid,
 			TID:    r.TaskTid,

@@ -53,7 +53,7 @@ type rstwatchEvent struct {
 	State       uint8
 	OwnerSource uint8
 	OwnerAlive  uint8
-	Pad         uint8
+	TsOption    uint8
 	Family      uint16
 	Lport       uint16
 	Rport       uint16
@@ -132,6 +132,14 @@ const (
 	rstwatchStatIndexSTAT_MAX           rstwatchStatIndex = 8
 )
 
+type rstwatchTsOption uint32
+
+const (
+	rstwatchTsOptionTS_UNKNOWN rstwatchTsOption = 0
+	rstwatchTsOptionTS_ABSENT  rstwatchTsOption = 1
+	rstwatchTsOptionTS_PRESENT rstwatchTsOption = 2
+)
+
 type rstwatchTupleBucket struct {
 	_      structs.HostLayout
 	Writes uint64
@@ -198,6 +206,7 @@ const (
 	rstwatchVarUnusedRecordKind           = "unused_record_kind"
 	rstwatchVarUnusedRstDirection         = "unused_rst_direction"
 	rstwatchVarUnusedStatIndex            = "unused_stat_index"
+	rstwatchVarUnusedTsOption             = "unused_ts_option"
 	rstwatchVarWakeupBytes                = "wakeup_bytes"
 	rstwatchVarZkConnects                 = "zk_connects"
 )
@@ -296,6 +305,7 @@ type rstwatchVariableSpecs struct {
 	UnusedRecordKind   *ebpf.VariableSpec `ebpf:"unused_record_kind"`
 	UnusedRstDirection *ebpf.VariableSpec `ebpf:"unused_rst_direction"`
 	UnusedStatIndex    *ebpf.VariableSpec `ebpf:"unused_stat_index"`
+	UnusedTsOption     *ebpf.VariableSpec `ebpf:"unused_ts_option"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 	ZkConnects         *ebpf.VariableSpec `ebpf:"zk_connects"`
 }
@@ -366,6 +376,7 @@ type rstwatchVariables struct {
 	UnusedRecordKind   *ebpf.Variable `ebpf:"unused_record_kind"`
 	UnusedRstDirection *ebpf.Variable `ebpf:"unused_rst_direction"`
 	UnusedStatIndex    *ebpf.Variable `ebpf:"unused_stat_index"`
+	UnusedTsOption     *ebpf.Variable `ebpf:"unused_ts_option"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 	ZkConnects         *ebpf.Variable `ebpf:"zk_connects"`
 }

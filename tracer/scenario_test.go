@@ -208,6 +208,9 @@ type want struct {
 	task       *agent // nil: no assertion (see the scenario)
 	owner      *agent // nil: owner must be null
 	ownerAlive bool
+	// ts: whether the RST carried the timestamp option (connections
+	// here negotiate timestamps, the kernel's default).
+	ts event.TSOption
 }
 
 // reason is what this kernel says for a sent reset: kernels before 6.10
@@ -229,6 +232,9 @@ func check(t *testing.T, what string, e event.Event, w want) {
 	}
 	if e.NetNS != w.netns {
 		t.Errorf("%s: netns %d, want %d", what, e.NetNS, w.netns)
+	}
+	if e.TSOption != w.ts {
+		t.Errorf("%s: timestamp option %d, want %d", what, e.TSOption, w.ts)
 	}
 	if w.task != nil && (e.Task.PID != w.task.pid || e.Task.Comm != w.task.name) {
 		t.Errorf("%s: task %d/%s, want %d/%s", what, e.Task.PID, e.Task.Comm, w.task.pid, w.task.name)
@@ -333,9 +339,9 @@ func TestRefusedConnect(t *testing.T) {
 			t.Fatal("no receive event for the refused connect")
 		}
 		sent := col.find(t, event.Send, closed, cli)
-		check(t, "sent", sent, want{reason: col.reason("NO_SOCKET"), netns: top.serverNetNS, task: c})
+		check(t, "sent", sent, want{reason: col.reason("NO_SOCKET"), netns: top.serverNetNS, task: c, ts: event.TSOptionAbsent})
 		got := col.find(t, event.Receive, cli, closed)
-		check(t, "received", got, want{reason: "UNKNOWN", state: "SYN_SENT", netns: top.clientNetNS, task: c, owner: c, ownerAlive: true})
+		check(t, "received", got, want{reason: "UNKNOWN", state: "SYN_SENT", netns: top.clientNetNS, task: c, owner: c, ownerAlive: true, ts: event.TSOptionAbsent})
 	})
 }
 
@@ -350,10 +356,10 @@ func TestLingerZeroClose(t *testing.T) {
 		c.do("linger0")
 		c.do("close")
 		sent := col.find(t, event.Send, cli, srv)
-		check(t, "sent", sent, want{reason: col.reason("TCP_STATE"), netns: top.clientNetNS, task: c, owner: c, ownerAlive: true})
+		check(t, "sent", sent, want{reason: col.reason("TCP_STATE"), netns: top.clientNetNS, task: c, owner: c, ownerAlive: true, ts: event.TSOptionPresent})
 		// The server process receives a reset another local process sent.
 		got := col.find(t, event.Receive, srv, cli)
-		check(t, "received", got, want{reason: "UNKNOWN", state: "ESTABLISHED", netns: top.serverNetNS, task: c, owner: s, ownerAlive: true})
+		check(t, "received", got, want{reason: "UNKNOWN", state: "ESTABLISHED", netns: top.serverNetNS, task: c, owner: s, ownerAlive: true, ts: event.TSOptionPresent})
 	})
 }
 
@@ -367,9 +373,9 @@ func TestCloseWithUnreadData(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // let the data reach the server's queue
 		s.do("close")
 		sent := col.find(t, event.Send, srv, cli)
-		check(t, "sent", sent, want{reason: col.reason("TCP_ABORT_ON_CLOSE"), netns: top.serverNetNS, task: s, owner: s, ownerAlive: true})
+		check(t, "sent", sent, want{reason: col.reason("TCP_ABORT_ON_CLOSE"), netns: top.serverNetNS, task: s, owner: s, ownerAlive: true, ts: event.TSOptionPresent})
 		got := col.find(t, event.Receive, cli, srv)
-		check(t, "received", got, want{reason: "UNKNOWN", state: "ESTABLISHED", netns: top.clientNetNS, task: s, owner: c, ownerAlive: true})
+		check(t, "received", got, want{reason: "UNKNOWN", state: "ESTABLISHED", netns: top.clientNetNS, task: s, owner: c, ownerAlive: true, ts: event.TSOptionPresent})
 	})
 }
 
@@ -401,7 +407,7 @@ func TestLateDataAfterClose(t *testing.T) {
 				time.Sleep(50 * time.Millisecond) // the FIN is acknowledged
 				s.do("write 10")
 				sent := col.find(t, event.Send, cli, srv)
-				w := want{reason: col.reason("TCP_TIMEWAIT_SOCKET"), state: "TIME_WAIT", netns: top.clientNetNS, task: s, owner: cl, ownerAlive: !c.exited}
+				w := want{reason: col.reason("TCP_TIMEWAIT_SOCKET"), state: "TIME_WAIT", netns: top.clientNetNS, task: s, owner: cl, ownerAlive: !c.exited, ts: event.TSOptionAbsent}
 				if c.linger || sent.State == "CLOSE" {
 					w.reason, w.state = col.reason("TCP_ABORT_ON_DATA"), "CLOSE"
 				}
@@ -410,7 +416,7 @@ func TestLateDataAfterClose(t *testing.T) {
 					t.Errorf("sent: owner source %s, want tuple", sent.Owner.Source)
 				}
 				got := col.find(t, event.Receive, srv, cli)
-				check(t, "received", got, want{reason: "UNKNOWN", netns: top.serverNetNS, task: s, owner: s, ownerAlive: true})
+				check(t, "received", got, want{reason: "UNKNOWN", netns: top.serverNetNS, task: s, owner: s, ownerAlive: true, ts: event.TSOptionAbsent})
 			})
 		})
 	}
@@ -443,11 +449,11 @@ func TestListenerClosedWithQueuedConnections(t *testing.T) {
 				if o := sent.Owner; o == nil || o.PID != s.pid || o.Comm != s.name || o.Source != event.OwnerListener || o.Alive == killed {
 					t.Errorf("sent: owner %+v, want the listener %d/%s alive=%v", o, s.pid, s.name, !killed)
 				}
-				if sent.Reason != col.reason("TCP_STATE") || sent.NetNS != top.serverNetNS {
-					t.Errorf("sent: reason %s netns %d, want %s %d", sent.Reason, sent.NetNS, col.reason("TCP_STATE"), top.serverNetNS)
+				if sent.Reason != col.reason("TCP_STATE") || sent.NetNS != top.serverNetNS || sent.TSOption != event.TSOptionPresent {
+					t.Errorf("sent: reason %s netns %d timestamp option %d, want %s %d %d", sent.Reason, sent.NetNS, sent.TSOption, col.reason("TCP_STATE"), top.serverNetNS, event.TSOptionPresent)
 				}
 				got := col.find(t, event.Receive, cli, srv)
-				check(t, "received", got, want{reason: "UNKNOWN", state: "ESTABLISHED", netns: top.clientNetNS, owner: c, ownerAlive: true})
+				check(t, "received", got, want{reason: "UNKNOWN", state: "ESTABLISHED", netns: top.clientNetNS, owner: c, ownerAlive: true, ts: event.TSOptionPresent})
 				t.Logf("sent: %s -> %s state=%s task=%d/%s owner=%+v", sent.Local, sent.Remote, sent.State, sent.Task.PID, sent.Task.Comm, *sent.Owner)
 			})
 		})

@@ -47,6 +47,7 @@ struct reset {
 	__u8 direction;
 	__u8 state;              /* of sk, 0 without one */
 	bool syn;                /* answering a SYN */
+	__u8 ts_option;          /* enum ts_option */
 };
 
 /* The fields every reset record has, owner included. Every byte is written:
@@ -59,7 +60,7 @@ static __always_inline void fill_event(struct event *e, const struct reset *r, c
 	e->state = r->state;
 	e->owner_source = src;
 	e->owner_alive = alive;
-	e->pad = 0;
+	e->ts_option = r->ts_option;
 	e->family = r->t.family;
 	e->lport = r->t.lport;
 	e->rport = r->t.rport;
@@ -218,8 +219,15 @@ static __always_inline int send_reset(const struct sock *sk, const struct sk_buf
 		if (tuple_from_skb_reversed(skb, &r.t, &tcp, typed))
 			return 0;
 		r.syn = tcp.syn && !tcp.ack;
+		r.ts_option = TS_ABSENT; /* a reply: a bare header */
 	} else if (sk) {
+		/* An active reset, always from a full socket: it carries the
+		 * timestamp option when the connection negotiated it. */
+		const struct tcp_sock *tp = (const void *)sk;
+
 		tuple_from_sock(sk, r.state, &r.t, typed);
+		if (emit_events) /* records only: counts have no use for it */
+			r.ts_option = BPF_CORE_READ_BITFIELD_PROBED(tp, rx_opt.tstamp_ok) ? TS_PRESENT : TS_ABSENT;
 	} else {
 		return 0;
 	}
@@ -242,6 +250,7 @@ static __always_inline int fentry_reset(const struct sock *sk, const struct sk_b
 	if (tuple_from_skb_reversed(skb, &r.t, &tcp, false) || tcp.rst)
 		return 0;
 	r.syn = tcp.syn && !tcp.ack;
+	r.ts_option = TS_ABSENT; /* a reply: a bare header */
 	if (sk) {
 		r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
 		r.t.netns = sock_netns(sk, false);
@@ -264,6 +273,11 @@ static __always_inline int receive_reset(const struct sock *sk, const struct tup
 		return 0;
 	mark_reset_received(sk);
 	r.state = KREAD(typed, sk, __sk_common.skc_state);
+	/* tcp_reset runs after the RST's options were parsed into rx_opt. */
+	const struct tcp_sock *tp = (const void *)sk;
+
+	if (emit_events) /* records only: counts have no use for it */
+		r.ts_option = BPF_CORE_READ_BITFIELD_PROBED(tp, rx_opt.saw_tstamp) ? TS_PRESENT : TS_ABSENT;
 	if (ctx_tuple)
 		r.t = *ctx_tuple;
 	else

@@ -125,6 +125,17 @@ enum sock_flags {
 };
 
 
+/* What a TCP socket parsed from the last segment and learned at the
+ * handshake: whether that segment carried a timestamp, whether the
+ * connection uses them. Bitfields, read with BPF_CORE_READ_BITFIELD_PROBED. */
+struct tcp_options_received {
+	u16 saw_tstamp : 1, tstamp_ok : 1;
+};
+
+struct tcp_sock {
+	struct tcp_options_received rx_opt;
+};
+
 /* Full sockets only: timewait and request sockets end at sock_common. */
 struct inet_sock {
 	struct sock sk;

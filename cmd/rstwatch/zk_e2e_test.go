@@ -18,10 +18,11 @@ import (
 )
 
 type zkLine struct {
-	Type      string  `json:"type"`
-	Direction string  `json:"direction"`
-	Reason    string  `json:"reason"`
-	State     *string `json:"state"`
+	Type      string    `json:"type"`
+	Time      time.Time `json:"time"`
+	Direction string    `json:"direction"`
+	Reason    string    `json:"reason"`
+	State     *string   `json:"state"`
 	Local     struct {
 		Port int `json:"port"`
 	} `json:"local"`

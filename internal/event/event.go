@@ -130,11 +130,29 @@ type Event struct {
 	// on a received reset whose sender it saw, or that no local TCP send
 	// explains (Sender.Inferred). Nil for the TCP stack's own resets.
 	Sender *Sender
+	// TSOption says whether the RST carried the TCP timestamp option, as
+	// the kernel built it (send) or parsed it (receive). Two resets one
+	// end sends on a connection microseconds apart are told apart by it:
+	// the receiving socket takes only the first to reach it.
+	TSOption TSOption
 
 	// Enrichment, filled after decoding; nil when not applicable.
 	ZK      *ZK
 	Verdict *Verdict
 }
+
+// TSOption is whether a reset carried the TCP timestamp option: an active
+// reset (close, abort, timer) leaves through its socket with the options
+// the connection negotiated; a reply to a segment (refused, no socket,
+// listener, TIME_WAIT) is a bare header; a receiving socket parses the RST
+// it takes.
+type TSOption uint8
+
+const (
+	TSOptionUnknown TSOption = iota // not reported (older rstwatch kernel side, packet-level senders)
+	TSOptionAbsent
+	TSOptionPresent
+)
 
 // Family returns "ipv4" or "ipv6".
 func (e *Event) Family() string {

@@ -128,6 +128,7 @@ type item struct {
 type message struct {
 	batch []item
 	lost  uint64
+	pass  bool // the reader finished a pass over the ring buffer
 }
 
 // Run reads src until ctx is done, the duration passes, the count is
@@ -171,9 +172,12 @@ func Run(ctx context.Context, src Source, o Options) (*output.Summary, error) {
 					send()
 				}
 			},
-			Connect:  connectObserver(o.Enricher),
-			Lost:     func(n uint64) { send(); msgs <- message{lost: n} },
-			PassDone: send,
+			Connect: connectObserver(o.Enricher),
+			Lost:    func(n uint64) { send(); msgs <- message{lost: n} },
+			PassDone: func() {
+				send()
+				msgs <- message{pass: true}
+			},
 		})
 	}()
 
@@ -187,26 +191,15 @@ func Run(ctx context.Context, src Source, o Options) (*output.Summary, error) {
 			}
 		}
 	}
+	// Each batch is previewed as it comes but enriched and written only
+	// once the reader has finished the pass after its own: the other row
+	// of a reset seen on both ends of this host is written microseconds
+	// later and may fall into the next pass (or batch), and its owner and
+	// reason must be known to the first row's enrichment. This delays
+	// output by one pass (5 ms while resets come).
 	previewer, _ := o.Enricher.(Previewer)
 	var preview []*event.Event
-	for m := range msgs {
-		if m.lost > 0 {
-			sum.Lost += m.lost
-			write(func(s output.Sink) error { return s.Lost(m.lost) })
-		}
-		for i := range m.batch {
-			it := &m.batch[i]
-			if it.ev.Owner != nil {
-				it.ev.Owner = &it.owner
-			}
-		}
-		if previewer != nil && len(m.batch) > 0 {
-			preview = preview[:0]
-			for i := range m.batch {
-				preview = append(preview, &m.batch[i].ev)
-			}
-			previewer.Preview(preview)
-		}
+	process := func(m message) {
 		for i := range m.batch {
 			it := &m.batch[i]
 			e := &it.ev
@@ -230,13 +223,48 @@ func Run(ctx context.Context, src Source, o Options) (*output.Summary, error) {
 				stop()
 			}
 		}
-		if m.batch != nil {
-			b := m.batch[:0]
-			free.Put(&b)
+		b := m.batch[:0]
+		free.Put(&b)
+	}
+	// held: batches of passes before the last one ended; fresh: since.
+	var held, fresh []message
+	for m := range msgs {
+		if m.lost > 0 {
+			sum.Lost += m.lost
+			write(func(s output.Sink) error { return s.Lost(m.lost) })
 		}
+		if len(m.batch) > 0 {
+			for i := range m.batch {
+				it := &m.batch[i]
+				if it.ev.Owner != nil {
+					it.ev.Owner = &it.owner
+				}
+			}
+			if previewer != nil {
+				preview = preview[:0]
+				for i := range m.batch {
+					preview = append(preview, &m.batch[i].ev)
+				}
+				previewer.Preview(preview)
+			}
+			fresh = append(fresh, m)
+		}
+		if !m.pass {
+			continue
+		}
+		for _, h := range held {
+			process(h)
+		}
+		held, fresh = fresh, held[:0]
 		if len(msgs) == 0 && sinkErr == nil {
 			write(output.Sink.Flush)
 		}
+	}
+	for _, m := range append(held, fresh...) {
+		process(m)
+	}
+	if sinkErr == nil {
+		write(output.Sink.Flush)
 	}
 	if err := <-readErr; err != nil {
 		return nil, err

@@ -280,3 +280,39 @@ type observer struct{ n atomic.Int64 }
 
 func (o *observer) Enrich(context.Context, *event.Event) {}
 func (o *observer) Connected(*event.Connect)             { o.n.Add(1) }
+
+// previewCounter is a Previewer that notes, for each event it enriches,
+// how many events it had previewed by then.
+type previewCounter struct {
+	previewed int
+	atEnrich  map[uint16]int
+}
+
+func (p *previewCounter) Preview(batch []*event.Event) { p.previewed += len(batch) }
+func (p *previewCounter) Enrich(_ context.Context, e *event.Event) {
+	p.atEnrich[e.Local.Port()] = p.previewed
+}
+
+// The other row of a reset can be written just after a pass of the reader
+// (or past a full batch): an event is enriched only once the pass after
+// its own was previewed, so that its pair, wherever it fell, is known.
+func TestPreviewSeesTheNextPass(t *testing.T) {
+	src := &fakeSource{steps: []step{
+		{events: 1, pass: true},             // 1: alone in its pass
+		{events: batchSize + 1, pass: true}, // 2..258: a full batch and one more
+		{events: 2, pass: true},             // 259, 260
+	}}
+	pc := &previewCounter{atEnrich: map[uint16]int{}}
+	rec, _, err := run(t, src, Options{Enricher: pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.events) != batchSize+4 {
+		t.Fatalf("%d events", len(rec.events))
+	}
+	for port, want := range map[uint16]int{1: batchSize + 2, 2: batchSize + 4, batchSize + 1: batchSize + 4, batchSize + 2: batchSize + 4, batchSize + 4: batchSize + 4} {
+		if got := pc.atEnrich[port]; got != want {
+			t.Errorf("event %d enriched after %d previewed, want %d", port, got, want)
+		}
+	}
+}

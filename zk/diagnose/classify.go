@@ -61,6 +61,10 @@ type Peer struct {
 	Reason string
 	State  string
 	Owner  *event.Owner
+	// Others are the reasons of other resets that end sent on this
+	// connection at the same time, which the kernel's facts could not rule
+	// out as the one this socket took: the pairing is then inferred.
+	Others []string
 }
 
 // Client is the ZooKeeper client process, when it is on this host.
@@ -301,6 +305,14 @@ func sent(reason, state string, stateKnown bool, owner *event.Owner) (Situation,
 		return NoReason, false, established && !listener
 	case "NOT_SPECIFIED":
 		if stateKnown && closing[state] {
+			return LateData, true, true
+		}
+	case "TCP_FLAGS":
+		if stateKnown && state == "LISTEN" {
+			// A listener resets only a segment carrying an ACK: one of a
+			// connection this side no longer has (its socket closed and
+			// unhashed, e.g. a segment crossing an abortive close, or a
+			// server restarted), since no connection socket matched.
 			return LateData, true, true
 		}
 	}

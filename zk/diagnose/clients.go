@@ -29,6 +29,9 @@ const (
 	maxConns   = 1 << 16
 	maxProcs   = 4096
 	maxRows    = 4096
+	// maxRowsPerKey: the rows kept per direction and tuple within the
+	// window (one end can send several resets on a connection at once).
+	maxRowsPerKey = 4
 	// rstwatchTTL: how long "pid N is (not) an rstwatch" is trusted.
 	rstwatchTTL = 10 * time.Second
 	// sessionDelay: a new connection's session is listed by the server
@@ -68,6 +71,10 @@ type seenRow struct {
 	reason string
 	state  string
 	owner  *event.Owner
+	ts     event.TSOption
+	// others: the reasons of other sending rows of this connection that
+	// the receiving row could also have taken (set by other only).
+	others []string
 }
 
 type selfCheck struct {
@@ -84,7 +91,7 @@ type clients struct {
 	mu      sync.Mutex
 	conns   map[connKey]*connRecord
 	procs   map[uint32]*procRecord
-	rows    map[rowKey]seenRow    // recent rows, to pair both ends of one reset
+	rows    map[rowKey][]seenRow  // recent rows, to pair both ends of one reset
 	foreign map[connKey]time.Time // connections of other rstwatch processes
 	self    map[uint32]selfCheck
 
@@ -101,7 +108,7 @@ func newClients(scan *hostscan.Scanner, now func() time.Time) *clients {
 	return &clients{
 		scan: scan, now: now,
 		conns: map[connKey]*connRecord{}, procs: map[uint32]*procRecord{},
-		rows: map[rowKey]seenRow{}, foreign: map[connKey]time.Time{}, self: map[uint32]selfCheck{},
+		rows: map[rowKey][]seenRow{}, foreign: map[connKey]time.Time{}, self: map[uint32]selfCheck{},
 		jobs: make(chan connectJob, jobQueue),
 	}
 }
@@ -264,27 +271,91 @@ func (cl *clients) record(ev *event.Event) {
 	if len(cl.rows) >= maxRows {
 		cl.pruneLocked(at)
 	}
-	cl.rows[rowKey{ev.Direction, unmap(ev.Local), unmap(ev.Remote)}] = seenRow{at: at, reason: ev.Reason, state: ev.State, owner: o}
+	k := rowKey{ev.Direction, unmap(ev.Local), unmap(ev.Remote)}
+	row := seenRow{at: at, reason: ev.Reason, state: ev.State, owner: o, ts: ev.TSOption}
+	rs := cl.rows[k]
+	for i := range rs {
+		if rs[i].at.Equal(at) && rs[i].reason == row.reason {
+			rs[i] = row // the same row again (previewed, then enriched)
+			return
+		}
+	}
+	if len(rs) >= maxRowsPerKey {
+		rs = rs[1:]
+	}
+	cl.rows[k] = append(rs, row)
 }
 
 // other returns the other row of the reset that (dir, local, remote) saw
 // at: the sending row for a receiving one and the other way round, when
 // it was seen on this host.
-func (cl *clients) other(dir event.Direction, local, remote netip.AddrPort, at time.Time) (seenRow, bool) {
+//
+// One end may send several resets on a connection microseconds apart (a
+// close, and its listener answering a segment that crossed it); the
+// receiving socket takes only the first to reach it. The kernel says which
+// kind it took: whether the RST carried the timestamp option (an active
+// reset does on a connection that uses timestamps, a reply never), so rows
+// of the other kind are ruled out; so is a reply traced after the receive
+// (a reply is traced before it is sent). Of what is left the nearest in
+// time is taken, and the others are named (seenRow.others).
+func (cl *clients) other(dir event.Direction, local, remote netip.AddrPort, at time.Time, ts event.TSOption) (seenRow, bool) {
 	od := event.Send
 	if dir == event.Send {
 		od = event.Receive
 	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	r, ok := cl.rows[rowKey{od, remote, local}]
-	if !ok {
+	var cands []seenRow
+	for _, r := range cl.rows[rowKey{od, remote, local}] {
+		if d := at.Sub(r.at); d <= pairWindow && d >= -pairWindow {
+			cands = append(cands, r)
+		}
+	}
+	if ts != event.TSOptionUnknown {
+		cands = keep(cands, func(r seenRow) bool { return r.ts == ts })
+	}
+	if dir == event.Receive {
+		cands = keep(cands, func(r seenRow) bool { return r.ts != event.TSOptionAbsent || !r.at.After(at) })
+	}
+	if len(cands) == 0 {
 		return seenRow{}, false
 	}
-	if d := at.Sub(r.at); d > pairWindow || d < -pairWindow {
-		return seenRow{}, false
+	best := 0
+	for i, r := range cands {
+		if absDur(r.at.Sub(at)) < absDur(cands[best].at.Sub(at)) {
+			best = i
+		}
+	}
+	r := cands[best]
+	r.others = nil
+	for i, c := range cands {
+		if i != best {
+			r.others = append(r.others, c.reason)
+		}
 	}
 	return r, true
+}
+
+// keep returns the rows for which ok holds, or all of them when none does:
+// a rule that would leave nothing decides nothing.
+func keep(rows []seenRow, ok func(seenRow) bool) []seenRow {
+	var out []seenRow
+	for _, r := range rows {
+		if ok(r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return rows
+	}
+	return out
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 func (cl *clients) pruneLocked(now time.Time) {
@@ -304,8 +375,8 @@ func (cl *clients) pruneLocked(now time.Time) {
 	if len(cl.procs) >= maxProcs {
 		clear(cl.procs)
 	}
-	for k, r := range cl.rows {
-		if now.Sub(r.at) > pairWindow {
+	for k, rs := range cl.rows {
+		if now.Sub(rs[len(rs)-1].at) > pairWindow {
 			delete(cl.rows, k)
 		}
 	}

@@ -281,7 +281,7 @@ func (e *Enricher) Enrich(ctx context.Context, ev *event.Event) bool {
 	if role == RoleServer {
 		client, server = f.Remote, f.Local
 	}
-	other, paired := e.clients.other(ev.Direction, f.Local, f.Remote, at)
+	other, paired := e.clients.other(ev.Direction, f.Local, f.Remote, at, ev.TSOption)
 	var conn *connRecord
 	if role == RoleClient && ev.State == "SYN_SENT" || role == RoleServer && paired && other.state == "SYN_SENT" {
 		// A new connection attempt on these ports: a connection the
@@ -297,7 +297,7 @@ func (e *Enricher) Enrich(ctx context.Context, ev *event.Event) bool {
 		f.ConnMade, f.ConnAccepted = conn.made, conn.accepted
 	}
 	if paired && ev.Direction == event.Receive {
-		f.Peer = &Peer{Local: f.Remote, Reason: other.reason, State: other.state, Owner: other.owner}
+		f.Peer = &Peer{Local: f.Remote, Reason: other.reason, State: other.state, Owner: other.owner, Others: other.others}
 	}
 	var otherOwner *event.Owner
 	if paired {

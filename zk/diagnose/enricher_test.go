@@ -300,3 +300,74 @@ func TestEnricherReusedTuple(t *testing.T) {
 		t.Errorf("second accept: %+v", ev.Verdict)
 	}
 }
+
+// One end sends two resets on a connection microseconds apart: the server
+// closes (an active reset, with the connection's timestamp option) and its
+// listener answers the client's segment that crossed the close (a reply,
+// a bare header); the client's socket takes one. Real orders from
+// TestZKStandInJavaClients1702 and TestZKServerHungKilledRestarted, rows
+// as the kernel reported them (times in microseconds): whichever the
+// socket took, the kernel's timestamp-option fact pairs the receiving row
+// with it, in whatever order the rows come; without that fact the nearest
+// is taken and the text says it is inferred.
+func TestEnricherPairsTheResetTheSocketTook(t *testing.T) {
+	f := fake34(t)
+	srv := netip.MustParseAddrPort(f.Addr)
+	cli := netip.MustParseAddrPort("127.0.0.1:56622")
+	jvmOwner := &event.Owner{PID: 5414, Comm: "java", Alive: true, Source: event.OwnerSocket}
+	clientOwner := &event.Owner{PID: 5522, Comm: "java", Alive: true, Source: event.OwnerSocket}
+	us := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Microsecond) }
+	listener := func(at time.Time) *event.Event {
+		return &event.Event{Time: at, Direction: event.Send, Reason: "TCP_FLAGS", State: "LISTEN", Local: srv, Remote: cli, Owner: jvmOwner, TSOption: event.TSOptionAbsent}
+	}
+	closing := func(at time.Time, reason string) *event.Event {
+		return &event.Event{Time: at, Direction: event.Send, Reason: reason, State: "CLOSE", Local: srv, Remote: cli, Owner: jvmOwner, TSOption: event.TSOptionPresent}
+	}
+	received := func(at time.Time, ts event.TSOption) *event.Event {
+		return &event.Event{Time: at, Direction: event.Receive, Reason: "UNKNOWN", State: "CLOSE_WAIT", Local: cli, Remote: srv, Owner: clientOwner, TSOption: ts}
+	}
+	for _, tc := range []struct {
+		name      string
+		rows      []*event.Event // in the order the kernel reported them
+		recv      int            // which is the receiving row
+		sender    string         // the sending row's reason it must name
+		situation Situation
+		inferred  bool
+	}{
+		{"the close's RST reached it first (linger 0)",
+			[]*event.Event{listener(us(283)), received(us(300), event.TSOptionPresent), closing(us(327), "TCP_STATE")}, 1, "TCP_STATE", AbortiveClose, false},
+		{"the close's RST reached it first (unread data), rows in another order",
+			[]*event.Event{received(us(10), event.TSOptionPresent), listener(us(20)), closing(us(40), "TCP_ABORT_ON_CLOSE")}, 0, "TCP_ABORT_ON_CLOSE", UnreadData, false},
+		{"the listener's reply reached it first",
+			[]*event.Event{listener(us(331)), received(us(357), event.TSOptionAbsent), closing(us(404), "TCP_ABORT_ON_CLOSE")}, 1, "TCP_FLAGS", LateData, false},
+		{"not told (older kernel side): the nearest, inferred",
+			[]*event.Event{listener(us(331)), received(us(357), event.TSOptionUnknown), closing(us(404), "TCP_ABORT_ON_CLOSE")}, 1, "TCP_FLAGS", LateData, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := NewEnricher(context.Background(), EnricherConfig{
+				ClientPorts: []uint16{srv.Port()},
+				Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
+				Scanner:     &hostscan.Scanner{ProcRoot: t.TempDir()},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Preview(tc.rows)
+			for _, ev := range tc.rows {
+				e.Enrich(context.Background(), ev)
+			}
+			r := tc.rows[tc.recv]
+			if r.Verdict.Sender == nil || r.Verdict.Sender.Reason != tc.sender || r.Verdict.Situation != string(tc.situation) {
+				t.Fatalf("receiving row: %s, sender %+v; want %s from %s", r.Verdict.Situation, r.Verdict.Sender, tc.situation, tc.sender)
+			}
+			for _, s := range tc.rows {
+				if s.Direction == event.Send && s.Reason == tc.sender && (s.Verdict.Situation != r.Verdict.Situation || s.Verdict.Code != r.Verdict.Code) {
+					t.Errorf("its sending row: %s %s, receiving %s %s", s.Verdict.Situation, s.Verdict.Code, r.Verdict.Situation, r.Verdict.Code)
+				}
+			}
+			if got := strings.Contains(r.Verdict.Text, "which reset this socket took first is not visible"); got != tc.inferred {
+				t.Errorf("inferred %v, want %v: %s", got, tc.inferred, r.Verdict.Text)
+			}
+		})
+	}
+}

@@ -60,6 +60,9 @@ func measured(f Facts) string {
 		}
 		if p := f.Peer; p != nil {
 			first += fmt.Sprintf("; the sending end is on this host too (%s), kernel reason %s there", ownerText(p.Owner), orUnknown(p.Reason))
+			if len(p.Others) > 0 {
+				first += fmt.Sprintf(" (inferred: that end also sent %s on this connection at the same time, and which reset this socket took first is not visible; the one nearest in time is taken)", strings.Join(p.Others, ", "))
+			}
 		}
 	}
 	parts = append(parts, first)
@@ -198,6 +201,9 @@ func meaning(f Facts, d Diagnosis) string {
 		}
 		return inf + s
 	case LateData:
+		if sentReason(f) == "TCP_FLAGS" {
+			return inf + "a segment of a connection the " + sender + " side had already closed reached its listening socket (no socket of the connection was left), which answered with a RST (TCP_FLAGS): the other side's data, acknowledgement or FIN crossed the close, or the connection belonged to a server process that has since restarted. Look at why that side closed (often a reset of its own just before this one); this one follows from it."
+		}
 		return inf + "data arrived for a connection the " + sender + " side had already closed (its socket gone, or in TIME_WAIT/FIN_WAIT), so its kernel answered with a RST: the other side kept writing after the close, such as a reply or ping that crossed a close. Usually harmless; look at the other side if it repeats."
 	case KeepaliveTimeout:
 		return inf + "TCP keepalive probes went unanswered and the kernel gave up: the peer host, or the path to it, is gone. Look at the network and the peer host."
@@ -211,6 +217,18 @@ func meaning(f Facts, d Diagnosis) string {
 		return inf + "the " + sender + " side reset the connection; why is known only on that host (its kernel's reason): look there, e.g. run rstwatch on it."
 	}
 	return ""
+}
+
+// sentReason is the kernel's reason at the sending end: this row's when it
+// sent the RST, the paired sending row's when it received it.
+func sentReason(f Facts) string {
+	if f.Direction == event.Receive {
+		if f.Peer == nil {
+			return ""
+		}
+		return f.Peer.Reason
+	}
+	return f.Reason
 }
 
 func endpointText(f Facts) string {
