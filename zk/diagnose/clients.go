@@ -295,7 +295,8 @@ func (cl *clients) record(ev *event.Event) {
 // receiving socket takes only the first to reach it. The kernel says which
 // kind it took: whether the RST carried the timestamp option (an active
 // reset does on a connection that uses timestamps, a reply never), so rows
-// of the other kind are ruled out; so is a reply traced after the receive
+// of the other kind are ruled out (and with them the pairing, when no other
+// is left); so is a reply traced after the receive
 // (a reply is traced before it is sent). Of what is left the nearest in
 // time is taken, and the others are named (seenRow.others).
 func (cl *clients) other(dir event.Direction, local, remote netip.AddrPort, at time.Time, ts event.TSOption) (seenRow, bool) {
@@ -312,6 +313,10 @@ func (cl *clients) other(dir event.Direction, local, remote netip.AddrPort, at t
 		}
 	}
 	if ts != event.TSOptionUnknown {
+		// A row that says the other kind of RST is not this reset's
+		// other end: pairing it would name the wrong sender (the one
+		// that was taken may not have been traced, e.g. lost).
+		cands = filter(cands, func(r seenRow) bool { return r.ts == event.TSOptionUnknown || r.ts == ts })
 		cands = keep(cands, func(r seenRow) bool { return r.ts == ts })
 	}
 	if dir == event.Receive {
@@ -336,19 +341,24 @@ func (cl *clients) other(dir event.Direction, local, remote netip.AddrPort, at t
 	return r, true
 }
 
-// keep returns the rows for which ok holds, or all of them when none does:
-// a rule that would leave nothing decides nothing.
-func keep(rows []seenRow, ok func(seenRow) bool) []seenRow {
+// filter returns the rows for which ok holds.
+func filter(rows []seenRow, ok func(seenRow) bool) []seenRow {
 	var out []seenRow
 	for _, r := range rows {
 		if ok(r) {
 			out = append(out, r)
 		}
 	}
-	if len(out) == 0 {
-		return rows
-	}
 	return out
+}
+
+// keep returns the rows for which ok holds, or all of them when none does:
+// a rule that would leave nothing decides nothing.
+func keep(rows []seenRow, ok func(seenRow) bool) []seenRow {
+	if out := filter(rows, ok); len(out) > 0 {
+		return out
+	}
+	return rows
 }
 
 func absDur(d time.Duration) time.Duration {

@@ -371,3 +371,33 @@ func TestEnricherPairsTheResetTheSocketTook(t *testing.T) {
 		})
 	}
 }
+
+// The receiving socket took a RST with the timestamp option, and the only
+// reset traced from that end is a bare reply: the one it took was not
+// traced (lost, or made where the TCP stack is not watched). The reply is
+// not named as its sender.
+func TestEnricherDoesNotPairAContradictedReset(t *testing.T) {
+	f := fake34(t)
+	srv := netip.MustParseAddrPort(f.Addr)
+	cli := netip.MustParseAddrPort("127.0.0.1:56623")
+	e, err := NewEnricher(context.Background(), EnricherConfig{
+		ClientPorts: []uint16{srv.Port()},
+		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
+		Scanner:     &hostscan.Scanner{ProcRoot: t.TempDir()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := &event.Event{Time: t0, Direction: event.Send, Reason: "TCP_FLAGS", State: "LISTEN", Local: srv, Remote: cli,
+		Owner: &event.Owner{PID: 5414, Comm: "java", Alive: true, Source: event.OwnerSocket}, TSOption: event.TSOptionAbsent}
+	recv := &event.Event{Time: t0.Add(20 * time.Microsecond), Direction: event.Receive, Reason: "UNKNOWN", State: "CLOSE_WAIT", Local: cli, Remote: srv,
+		Owner: &event.Owner{PID: 5522, Comm: "java", Alive: true, Source: event.OwnerSocket}, TSOption: event.TSOptionPresent}
+	rows := []*event.Event{reply, recv}
+	e.Preview(rows)
+	for _, ev := range rows {
+		e.Enrich(context.Background(), ev)
+	}
+	if recv.Verdict.Sender != nil {
+		t.Errorf("the receiving row is paired with the reply it did not take: %+v", recv.Verdict.Sender)
+	}
+}
