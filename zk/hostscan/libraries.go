@@ -14,29 +14,38 @@ import (
 )
 
 // pythonLibrary looks for kazoo where this interpreter imports from: the
-// script's directory, then the interpreter's site and dist-packages
-// (Debian's /usr/lib/python3/dist-packages included). It reads the
+// script's directory, then its prefix's site-packages, and for Debian's own
+// interpreter (prefix /usr) Debian's dist-packages directories. Another
+// interpreter (pyenv's, one built into /usr/local) does not import from
+// Debian's, so a kazoo there is not its. PYTHONPATH, user site directories
+// and virtual environments run through a symlinked interpreter (the
+// executable is then the base's) are not followed. It reads the
 // package's own metadata (dist-info METADATA or egg-info PKG-INFO). The
 // process may not have imported it: pure-Python modules leave no trace in
 // /proc, so the result is marked Installed.
 func pythonLibrary(p proc, r Runtime) Library {
-	exe := strings.TrimSuffix(r.Exe, " (deleted)")
+	exe := inRoot(p, strings.TrimSuffix(r.Exe, " (deleted)"))
 	ver := strings.TrimPrefix(filepath.Base(exe), "python") // "3.11"
-	prefix := filepath.Dir(filepath.Dir(exe))               // /usr, /usr/local, a venv
+	prefix := filepath.Dir(filepath.Dir(exe))               // /usr, /usr/local, pyenv's
 	var dirs []string
 	if args, err := p.cmdline(); err == nil {
 		if script := pythonScript(args); script != "" {
 			dirs = append(dirs, filepath.Dir(absIn(p, script)))
 		}
 	}
-	for _, pre := range dedupe([]string{prefix, "/usr/local", "/usr"}) {
+	if ver != "" {
+		dirs = append(dirs, filepath.Join(prefix, "lib", "python"+ver, "site-packages"))
+	}
+	if prefix == "/usr" {
+		// Debian's sys.path: /usr/local/lib/python3.X/dist-packages,
+		// /usr/lib/python3/dist-packages, /usr/lib/python3.X/dist-packages.
 		if ver != "" {
-			dirs = append(dirs,
-				filepath.Join(pre, "lib", "python"+ver, "site-packages"),
-				filepath.Join(pre, "lib", "python"+ver, "dist-packages"),
-				filepath.Join(pre, "local", "lib", "python"+ver, "dist-packages"))
+			dirs = append(dirs, filepath.Join("/usr/local/lib", "python"+ver, "dist-packages"))
 		}
-		dirs = append(dirs, filepath.Join(pre, "lib", "python3", "dist-packages"))
+		dirs = append(dirs, "/usr/lib/python3/dist-packages")
+		if ver != "" {
+			dirs = append(dirs, filepath.Join("/usr/lib", "python"+ver, "dist-packages"))
+		}
 	}
 	for _, d := range dedupe(dirs) {
 		for _, pattern := range []string{"kazoo-*.dist-info", "kazoo-*.egg-info"} {
@@ -143,16 +152,21 @@ func absIn(p proc, path string) string {
 		return filepath.Clean(path)
 	}
 	if cwd, err := os.Readlink(p.path("cwd")); err == nil && filepath.IsAbs(cwd) {
-		// The link names the directory from rstwatch's side; a process
-		// under chroot sees it below its own root.
-		if root, err := os.Readlink(p.path("root")); err == nil && root != "/" {
-			if rel, ok := strings.CutPrefix(cwd, root); ok && (rel == "" || rel[0] == '/') {
-				cwd = "/" + strings.TrimPrefix(rel, "/")
-			}
-		}
-		return filepath.Join(cwd, path)
+		return filepath.Join(inRoot(p, cwd), path)
 	}
 	return filepath.Clean(path)
+}
+
+// inRoot turns a path as /proc's links name it from rstwatch's side into
+// the path the process itself sees: a process under chroot sees it below
+// its own root.
+func inRoot(p proc, path string) string {
+	if root, err := os.Readlink(p.path("root")); err == nil && root != "/" {
+		if rel, ok := strings.CutPrefix(path, root); ok && (rel == "" || rel[0] == '/') {
+			return "/" + strings.TrimPrefix(rel, "/")
+		}
+	}
+	return path
 }
 
 var cClientSO = regexp.MustCompile(`^libzookeeper_(mt|st)\.so`)

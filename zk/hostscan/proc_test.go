@@ -184,6 +184,12 @@ func TestRuntimesAndLibraries(t *testing.T) {
 	fp.File("/usr/lib/x86_64-linux-gnu/libzookeeper_mt.so.2.0.0", "\x7fELF junk\x00zookeeper C client 3.8.0\x00more")
 	fp.Proc(zktest.ProcSpec{PID: "23", Exe: "/usr/lib/zookeeper/bin/cli_mt", Args: []string{"cli_mt", "127.0.0.1:2181"},
 		Maps: []string{"/usr/lib/x86_64-linux-gnu/libzookeeper_mt.so.2.0.0", "/usr/lib/x86_64-linux-gnu/libc.so.6"}})
+	// pyenv's interpreter does not import Debian's dist-packages: the
+	// kazoo there is not its; its own site-packages has none.
+	fp.File("/root/.pyenv/versions/3.11.7/bin/python3.11", "")
+	fp.Proc(zktest.ProcSpec{PID: "25", Exe: "/root/.pyenv/versions/3.11.7/bin/python3.11", Args: []string{"python3", "/srv/app/client.py"}})
+	fp.File("/opt/py/lib/python3.12/site-packages/kazoo-2.9.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: kazoo\nVersion: 2.9.0\n")
+	fp.Proc(zktest.ProcSpec{PID: "26", Exe: "/opt/py/bin/python3.12", Args: []string{"python3.12", "-c", "pass"}})
 	// A native program with nothing ZooKeeper in it.
 	fp.Proc(zktest.ProcSpec{PID: "24", Exe: "/usr/bin/curl", Args: []string{"curl"}})
 
@@ -198,6 +204,8 @@ func TestRuntimesAndLibraries(t *testing.T) {
 		{22, RuntimeNode, NodeClient, "1.1.3", "/srv/js/node_modules/node-zookeeper-client/package.json", true},
 		{23, RuntimeNative, CClient, "3.8.0", "/usr/lib/x86_64-linux-gnu/libzookeeper_mt.so.2.0.0", false},
 		{24, RuntimeNative, "", "", "", false},
+		{25, RuntimePython, "", "", "", false},
+		{26, RuntimePython, Kazoo, "2.9.0", "/opt/py/lib/python3.12/site-packages/kazoo-2.9.0.dist-info/METADATA", true},
 	} {
 		p, err := s.Process(tt.pid)
 		if err != nil || p.Runtime.Kind != tt.kind || p.Library.Name != tt.lib || p.Library.Version != tt.version ||
