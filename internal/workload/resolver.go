@@ -522,12 +522,26 @@ func (r *Resolver) Owner(cgroup uint64, pid uint32, comm string, alive bool) *ev
 	return r.Lookup(cgroup)
 }
 
-// Enrich names the owner's workload, and the task's where its cgroup is
-// another. It is a pipeline.Enricher.
+// Preview names the owners' workloads of a batch before any of its events
+// is enriched (pipeline.Previewer): the ZooKeeper enricher, next in the
+// chain, pairs each row with the other row of its reset and names that
+// row's owner too, whichever of the two is enriched first.
+func (r *Resolver) Preview(batch []*event.Event) {
+	for _, e := range batch {
+		if o := e.Owner; o != nil && o.Workload == nil {
+			o.Workload = r.Owner(o.Cgroup, o.PID, o.Comm, o.Alive)
+		}
+	}
+}
+
+// Enrich names the owner's workload (unless Preview did), and the task's
+// where its cgroup is another. It is a pipeline.Enricher.
 func (r *Resolver) Enrich(_ context.Context, e *event.Event) {
 	var owner uint64
 	if o := e.Owner; o != nil {
-		o.Workload = r.Owner(o.Cgroup, o.PID, o.Comm, o.Alive)
+		if o.Workload == nil {
+			o.Workload = r.Owner(o.Cgroup, o.PID, o.Comm, o.Alive)
+		}
 		if o.Workload != nil {
 			owner = o.Workload.Cgroup
 		}

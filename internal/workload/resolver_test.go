@@ -245,6 +245,28 @@ func TestEnrich(t *testing.T) {
 	}
 }
 
+// Preview names the owners of a batch before any event is enriched, and
+// Enrich keeps what Preview found.
+func TestPreviewNamesOwners(t *testing.T) {
+	tr := workloadtest.New(t)
+	k := workloadtest.NewKubelet(t)
+	r := newResolver(t, tr, k)
+	unitID, _ := startIn(t, tr, r, "/system.slice/zookeeper.service")
+	e := &event.Event{
+		Task:  event.Task{PID: 99999999, Comm: "swapper/0", Cgroup: unitID},
+		Owner: &event.Owner{PID: 1, Comm: "x", Cgroup: unitID, Alive: true},
+	}
+	r.Preview([]*event.Event{e, {Task: event.Task{PID: 99999999, Comm: "swapper/1"}}})
+	w := e.Owner.Workload
+	if w == nil || w.Unit != "zookeeper.service" {
+		t.Fatalf("after Preview: owner %+v", w)
+	}
+	r.Enrich(context.Background(), e)
+	if e.Owner.Workload != w || e.Task.Workload != nil {
+		t.Fatalf("after Enrich: owner %+v task %+v", e.Owner.Workload, e.Task.Workload)
+	}
+}
+
 func TestMatching(t *testing.T) {
 	tr := workloadtest.New(t)
 	k := workloadtest.NewKubelet(t)

@@ -79,6 +79,9 @@ type Client struct {
 	VersionSource string
 	Installed     bool      // the library was found installed for the runtime, not read from the process
 	LearnedAt     time.Time // when /proc was read
+	// Workload is the client's unit, container or pod, from the cgroup the
+	// kernel captured with its socket's owner; nil when not known.
+	Workload *event.Workload
 }
 
 // Java reports whether the client is known to be a JVM.

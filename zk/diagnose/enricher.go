@@ -323,18 +323,26 @@ func (e *Enricher) Enrich(ctx context.Context, ev *event.Event) bool {
 func (e *Enricher) clientFacts(ev *event.Event, role string, conn *connRecord, other *event.Owner, serverPID int) Client {
 	var pid uint32
 	var comm string
+	var owner *event.Owner // the client's socket owner row, when this host traced one
 	switch {
 	case role == RoleClient && ev.Owner != nil && ev.Owner.Source != event.OwnerListener:
-		pid, comm = ev.Owner.PID, ev.Owner.Comm
+		pid, comm, owner = ev.Owner.PID, ev.Owner.Comm, ev.Owner
 	case role == RoleServer && conn != nil && conn.clientPID != 0:
 		pid, comm = conn.clientPID, conn.clientComm
+		if other != nil && other.PID == pid {
+			owner = other
+		}
 	case role == RoleServer && other != nil && other.Source != event.OwnerListener:
-		pid, comm = other.PID, other.Comm
+		pid, comm, owner = other.PID, other.Comm, other
 	}
 	if pid == 0 || int(pid) == serverPID {
 		return Client{}
 	}
-	return e.clients.process(pid, comm)
+	c := e.clients.process(pid, comm)
+	if owner != nil {
+		c.Workload = owner.Workload
+	}
+	return c
 }
 
 // zkOf is the zk object of the output.

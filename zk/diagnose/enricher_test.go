@@ -401,3 +401,40 @@ func TestEnricherDoesNotPairAContradictedReset(t *testing.T) {
 		t.Errorf("the receiving row is paired with the reply it did not take: %+v", recv.Verdict.Sender)
 	}
 }
+
+// Where the owners' workloads are known (internal/workload names them
+// before this enricher runs), the verdict names the client's pod and the
+// server's unit, on both rows of the reset.
+func TestEnricherNamesWorkloads(t *testing.T) {
+	f := fake34(t)
+	srv := netip.MustParseAddrPort(f.Addr)
+	cli := netip.MustParseAddrPort("127.0.0.1:56624")
+	e, err := NewEnricher(context.Background(), EnricherConfig{
+		ClientPorts: []uint16{srv.Port()},
+		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
+		Scanner:     &hostscan.Scanner{ProcRoot: t.TempDir()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &event.Workload{Cgroup: 7, Path: "/kubepods.slice/x.scope",
+		Container: &event.Container{ID: "0123456789abcdef", Runtime: "containerd", Name: "app"},
+		Pod:       &event.Pod{Namespace: "shop", Name: "checkout-7d9c", UID: "5f3a", Container: "app"}}
+	unit := &event.Workload{Cgroup: 8, Path: "/system.slice/zookeeper.service", Unit: "zookeeper.service"}
+	send := &event.Event{Time: t0, Direction: event.Send, Reason: "TCP_ABORT_ON_CLOSE", State: "CLOSE", Local: srv, Remote: cli,
+		Owner: &event.Owner{PID: 5414, Comm: "java", Alive: true, Source: event.OwnerSocket, Workload: unit}, TSOption: event.TSOptionPresent}
+	recv := &event.Event{Time: t0.Add(20 * time.Microsecond), Direction: event.Receive, Reason: "UNKNOWN", State: "ESTABLISHED", Local: cli, Remote: srv,
+		Owner: &event.Owner{PID: 5522, Comm: "java", Alive: true, Source: event.OwnerSocket, Workload: pod}, TSOption: event.TSOptionPresent}
+	rows := []*event.Event{recv, send}
+	e.Preview(rows)
+	for _, ev := range rows {
+		e.Enrich(context.Background(), ev)
+	}
+	for _, ev := range rows {
+		for _, want := range []string{"client java[5522] in pod shop/checkout-7d9c (container app)", "java[5414] in unit zookeeper.service"} {
+			if !strings.Contains(ev.Verdict.Text, want) {
+				t.Errorf("%v row: %q not in %s", ev.Direction, want, ev.Verdict.Text)
+			}
+		}
+	}
+}

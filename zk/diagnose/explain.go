@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rstwatch/rstwatch/internal/event"
+	"github.com/rstwatch/rstwatch/internal/workload"
 	"github.com/rstwatch/rstwatch/zk"
 	"github.com/rstwatch/rstwatch/zk/hostscan"
 )
@@ -94,10 +95,20 @@ func ownerText(o *event.Owner) string {
 	if o.Source == event.OwnerListener {
 		s = fmt.Sprintf("not accepted yet, listener owned by %s[%d]", o.Comm, o.PID)
 	}
+	s += inWorkload(o.Workload)
 	if !o.Alive {
 		s += " (exited)"
 	}
 	return s
+}
+
+// inWorkload names a process's unit, container or pod for a sentence
+// (" in pod shop/checkout-7d9c (container app)"), "" when none is known.
+func inWorkload(w *event.Workload) string {
+	if d := workload.Describe(w); d != "" {
+		return " in " + d
+	}
+	return ""
 }
 
 // serverText says the server's version and when it was measured, or that
@@ -142,7 +153,7 @@ func clientText(f Facts) string {
 		}
 		return "the client process is unknown"
 	}
-	s := fmt.Sprintf("client %s[%d]", c.Comm, c.PID)
+	s := fmt.Sprintf("client %s[%d]", c.Comm, c.PID) + inWorkload(c.Workload)
 	if c.Runtime == "" {
 		return s + ", its runtime unknown (/proc could not be read)"
 	}
