@@ -13,6 +13,17 @@
 #include "report.h"
 
 /*
+ * Whether an established connection has a ZooKeeper port at either end:
+ * checked first, so that every other connection pays two array lookups
+ * for the connect records, not an owner lookup and a tuple read.
+ */
+static __always_inline bool zk_conn(const struct sock *sk, bool typed)
+{
+	return port_has(KREAD(typed, sk, __sk_common.skc_num), PORT_ZK) ||
+	       port_has(bpf_ntohs(KREAD(typed, sk, __sk_common.skc_dport)), PORT_ZK);
+}
+
+/*
  * CLOSE -> SYN_SENT happens inside connect() (or a fast-open sendmsg),
  * -> LISTEN inside listen(): the current task is the owner. -> CLOSE may
  * keep the owner under the 4-tuple (owner.h). SYN_SENT -> ESTABLISHED of a
@@ -32,7 +43,7 @@ static __always_inline int set_state(const struct sock *sk, int oldstate, int ne
 		remember_listener(sk, typed);
 		break;
 	case TCP_ESTABLISHED:
-		if (zk_connects && oldstate == TCP_SYN_SENT) {
+		if (zk_connects && oldstate == TCP_SYN_SENT && zk_conn(sk, typed)) {
 			__u64 key = (__u64)sk;
 			struct owner *o = bpf_map_lookup_elem(&owner_by_sock, &key);
 
@@ -75,7 +86,7 @@ static __always_inline int accepted(struct trace_event_raw_sys_exit *args)
 	if (!sk)
 		return 0;
 	remember_current(sk, false);
-	if (zk_connects) {
+	if (zk_connects && zk_conn(sk, false)) {
 		__u64 key = (__u64)sk;
 		struct owner *o = bpf_map_lookup_elem(&owner_by_sock, &key);
 

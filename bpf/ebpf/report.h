@@ -153,16 +153,15 @@ filtered:
 }
 
 /*
- * A connection to or from a ZooKeeper port was made: tell user space who
- * made it, so that it can learn about the client while the process lives.
+ * A connection to or from a ZooKeeper port was made (the caller checked
+ * the ports): tell user space who made it, so that it can learn about the
+ * client while the process lives.
  */
 static __always_inline void report_connect(const struct sock *sk, const struct owner *o, bool accepted, bool typed)
 {
 	struct tuple t = {};
 
 	tuple_from_sock(sk, TCP_ESTABLISHED, &t, typed);
-	if (!port_has(t.lport, PORT_ZK) && !port_has(t.rport, PORT_ZK))
-		return;
 	t.netns = sock_netns(sk, typed);
 	if (filter_netns && t.netns != filter_netns)
 		return;
