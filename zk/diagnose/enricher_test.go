@@ -23,14 +23,7 @@ func TestEnricherFake34(t *testing.T) {
 	// A Python process whose environment names the same old jar.
 	fp.Proc(zktest.ProcSpec{PID: "4322", Exe: "/usr/bin/python3.11", Args: []string{"python3", "client.py"}, Env: []string{"CLASSPATH=/opt/a/lib/zookeeper-3.4.5.jar"}})
 
-	e, err := NewEnricher(context.Background(), EnricherConfig{
-		ClientPorts: []uint16{srv.Port()},
-		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
-		Scanner:     &hostscan.Scanner{ProcRoot: fp.Root},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := portEnricher(t, srv.Port(), fp.Root)
 	ctx := context.Background()
 
 	// This host is the client; the library in the JVM's classpath is
@@ -92,14 +85,7 @@ func TestEnricherFake34(t *testing.T) {
 func TestEnricherPairsRows(t *testing.T) {
 	f := fake34(t)
 	srv := netip.MustParseAddrPort(f.Addr)
-	e, err := NewEnricher(context.Background(), EnricherConfig{
-		ClientPorts: []uint16{srv.Port()},
-		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
-		Scanner:     &hostscan.Scanner{ProcRoot: t.TempDir()},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := portEnricher(t, srv.Port(), t.TempDir())
 	cli := netip.MustParseAddrPort("127.0.0.1:40123")
 	now := time.Now()
 	send := &event.Event{Time: now, Direction: event.Send, Reason: "NO_SOCKET", Local: srv, Remote: cli}
@@ -127,14 +113,7 @@ func TestEnricherConnectedLearnsClient(t *testing.T) {
 	fp := zktest.NewFakeProc(t)
 	fp.Jar("/opt/a/lib/zookeeper-3.4.5.jar", map[string]string{})
 	fp.Proc(zktest.ProcSpec{PID: "5000", Args: []string{"java", "-cp", "/opt/a/lib/zookeeper-3.4.5.jar", "Main"}})
-	e, err := NewEnricher(context.Background(), EnricherConfig{
-		ClientPorts: []uint16{srv.Port()},
-		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
-		Scanner:     &hostscan.Scanner{ProcRoot: fp.Root},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := portEnricher(t, srv.Port(), fp.Root)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e.Start(ctx)
@@ -242,14 +221,7 @@ func TestEnricherReusedTuple(t *testing.T) {
 	fp := zktest.NewFakeProc(t)
 	fp.Proc(zktest.ProcSpec{PID: "6000", Exe: "/usr/lib/zookeeper/bin/cli_mt", Args: []string{"/usr/lib/zookeeper/bin/cli_mt", "-h", f.Addr}})
 	fp.Proc(zktest.ProcSpec{PID: "6001", Exe: "/usr/bin/node", Args: []string{"node", "client.js"}})
-	e, err := NewEnricher(context.Background(), EnricherConfig{
-		ClientPorts: []uint16{srv.Port()},
-		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
-		Scanner:     &hostscan.Scanner{ProcRoot: fp.Root},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := portEnricher(t, srv.Port(), fp.Root)
 	ctx := context.Background()
 	t0 := time.Now()
 	for i, cli := range []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:36814"), netip.MustParseAddrPort("127.0.0.1:36815")} {
@@ -344,18 +316,8 @@ func TestEnricherPairsTheResetTheSocketTook(t *testing.T) {
 			[]*event.Event{listener(us(331)), received(us(357), event.TSOptionUnknown), closing(us(404), "TCP_ABORT_ON_CLOSE")}, 1, "TCP_FLAGS", LateData, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, err := NewEnricher(context.Background(), EnricherConfig{
-				ClientPorts: []uint16{srv.Port()},
-				Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
-				Scanner:     &hostscan.Scanner{ProcRoot: t.TempDir()},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.Preview(tc.rows)
-			for _, ev := range tc.rows {
-				e.Enrich(context.Background(), ev)
-			}
+			e := portEnricher(t, srv.Port(), t.TempDir())
+			previewAndEnrich(e, tc.rows)
 			r := tc.rows[tc.recv]
 			if r.Verdict.Sender == nil || r.Verdict.Sender.Reason != tc.sender || r.Verdict.Situation != string(tc.situation) {
 				t.Fatalf("receiving row: %s, sender %+v; want %s from %s", r.Verdict.Situation, r.Verdict.Sender, tc.situation, tc.sender)
@@ -380,23 +342,13 @@ func TestEnricherDoesNotPairAContradictedReset(t *testing.T) {
 	f := fake34(t)
 	srv := netip.MustParseAddrPort(f.Addr)
 	cli := netip.MustParseAddrPort("127.0.0.1:56623")
-	e, err := NewEnricher(context.Background(), EnricherConfig{
-		ClientPorts: []uint16{srv.Port()},
-		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
-		Scanner:     &hostscan.Scanner{ProcRoot: t.TempDir()},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := portEnricher(t, srv.Port(), t.TempDir())
 	reply := &event.Event{Time: t0, Direction: event.Send, Reason: "TCP_FLAGS", State: "LISTEN", Local: srv, Remote: cli,
 		Owner: &event.Owner{PID: 5414, Comm: "java", Alive: true, Source: event.OwnerSocket}, TSOption: event.TSOptionAbsent}
 	recv := &event.Event{Time: t0.Add(20 * time.Microsecond), Direction: event.Receive, Reason: "UNKNOWN", State: "CLOSE_WAIT", Local: cli, Remote: srv,
 		Owner: &event.Owner{PID: 5522, Comm: "java", Alive: true, Source: event.OwnerSocket}, TSOption: event.TSOptionPresent}
 	rows := []*event.Event{reply, recv}
-	e.Preview(rows)
-	for _, ev := range rows {
-		e.Enrich(context.Background(), ev)
-	}
+	previewAndEnrich(e, rows)
 	if recv.Verdict.Sender != nil {
 		t.Errorf("the receiving row is paired with the reply it did not take: %+v", recv.Verdict.Sender)
 	}
@@ -409,14 +361,7 @@ func TestEnricherNamesWorkloads(t *testing.T) {
 	f := fake34(t)
 	srv := netip.MustParseAddrPort(f.Addr)
 	cli := netip.MustParseAddrPort("127.0.0.1:56624")
-	e, err := NewEnricher(context.Background(), EnricherConfig{
-		ClientPorts: []uint16{srv.Port()},
-		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
-		Scanner:     &hostscan.Scanner{ProcRoot: t.TempDir()},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := portEnricher(t, srv.Port(), t.TempDir())
 	pod := &event.Workload{Cgroup: 7, Path: "/kubepods.slice/x.scope",
 		Container: &event.Container{ID: "0123456789abcdef", Runtime: "containerd", Name: "app"},
 		Pod:       &event.Pod{Namespace: "shop", Name: "checkout-7d9c", UID: "5f3a", Container: "app"}}
@@ -426,15 +371,36 @@ func TestEnricherNamesWorkloads(t *testing.T) {
 	recv := &event.Event{Time: t0.Add(20 * time.Microsecond), Direction: event.Receive, Reason: "UNKNOWN", State: "ESTABLISHED", Local: cli, Remote: srv,
 		Owner: &event.Owner{PID: 5522, Comm: "java", Alive: true, Source: event.OwnerSocket, Workload: pod}, TSOption: event.TSOptionPresent}
 	rows := []*event.Event{recv, send}
-	e.Preview(rows)
-	for _, ev := range rows {
-		e.Enrich(context.Background(), ev)
-	}
+	previewAndEnrich(e, rows)
 	for _, ev := range rows {
 		for _, want := range []string{"client java[5522] in pod shop/checkout-7d9c (container app)", "java[5414] in unit zookeeper.service"} {
 			if !strings.Contains(ev.Verdict.Text, want) {
 				t.Errorf("%v row: %q not in %s", ev.Direction, want, ev.Verdict.Text)
 			}
 		}
+	}
+}
+
+// portEnricher is an enricher that watches one ZooKeeper client port and
+// reads processes under procRoot.
+func portEnricher(t *testing.T, port uint16, procRoot string) *Enricher {
+	t.Helper()
+	e, err := NewEnricher(context.Background(), EnricherConfig{
+		ClientPorts: []uint16{port},
+		Prober:      NewProber(ProberConfig{Client: &wire.Client{Timeout: time.Second}}),
+		Scanner:     &hostscan.Scanner{ProcRoot: procRoot},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// previewAndEnrich hands rows to the enricher as the pipeline does: the
+// batch previewed, then each row enriched in order.
+func previewAndEnrich(e *Enricher, rows []*event.Event) {
+	e.Preview(rows)
+	for _, ev := range rows {
+		e.Enrich(context.Background(), ev)
 	}
 }
