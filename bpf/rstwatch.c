@@ -14,7 +14,8 @@
  * own arguments and reads the socket with plain loads; the classic
  * tracepoint is the fallback where a typed program cannot load or attach,
  * and costs more: the kernel fills a trace record before every run. The
- * loader attaches one of each pair.
+ * loader attaches one of each pair. The accept programs are classic
+ * tracepoints either way; their typed kind reads with plain loads.
  */
 #include "ebpf/common.h"
 #include "ebpf/tuple.h"
@@ -136,15 +137,27 @@ int rstwatch_destroy_sock(struct trace_event_raw_tcp_event_sk *args)
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
+int rstwatch_accept4_btf(struct trace_event_raw_sys_exit *args)
+{
+	return accepted(args, true);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
 int rstwatch_accept4(struct trace_event_raw_sys_exit *args)
 {
-	return accepted(args);
+	return accepted(args, false);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int rstwatch_accept_btf(struct trace_event_raw_sys_exit *args)
+{
+	return accepted(args, true);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
 int rstwatch_accept(struct trace_event_raw_sys_exit *args)
 {
-	return accepted(args);
+	return accepted(args, false);
 }
 
 SEC("tp_btf/sched_process_exit")

@@ -14,9 +14,13 @@ import (
 // and a classic tracepoint one, which costs more on every run because the
 // kernel fills a trace record first. The typed one is preferred; the
 // classic one is the fallback where typed programs cannot load or attach.
-// The syscall tracepoints (accept) have no typed counterpart: a tp_btf
-// program on raw_syscalls:sys_exit would run for every system call.
+// The syscall tracepoints (accept) have no tp_btf counterpart (a program
+// on raw_syscalls:sys_exit would run for every system call): their typed
+// kind is a classic tracepoint that reads the fd table and the socket with
+// plain loads through typed casts (the bpf_rdonly_cast kfunc, 6.2+).
 var typedPrograms = map[string]string{
+	rstwatchProgRstwatchAccept4:      rstwatchProgRstwatchAccept4Btf,
+	rstwatchProgRstwatchAccept:       rstwatchProgRstwatchAcceptBtf,
 	rstwatchProgRstwatchSendReset:    rstwatchProgRstwatchSendResetBtf,
 	rstwatchProgRstwatchReceiveReset: rstwatchProgRstwatchReceiveResetBtf,
 	rstwatchProgRstwatchSetState:     rstwatchProgRstwatchSetStateBtf,
@@ -31,11 +35,17 @@ type attached struct {
 	typed bool
 }
 
-// typedPointExists reports whether the kernel's BTF describes the
-// tracepoint, which is what a tp_btf program attaches to.
-func typedPointExists(kspec *btf.Spec, name string) bool {
+// typedPointExists reports whether the typed program of an attach point
+// can attach: for a tp_btf program, the kernel's BTF describes the
+// tracepoint; for a syscall one, the tracepoint exists and the kernel has
+// the kfunc its typed casts call.
+func typedPointExists(kspec *btf.Spec, ap AttachPoint) bool {
+	if ap.Group == "syscalls" {
+		var fn *btf.Func
+		return kspec.TypeByName("bpf_rdonly_cast", &fn) == nil && TracepointExists(ap.Group, ap.Name)
+	}
 	var typ *btf.Typedef
-	return kspec.TypeByName("btf_trace_"+name, &typ) == nil
+	return kspec.TypeByName("btf_trace_"+ap.Name, &typ) == nil
 }
 
 // choosePrograms picks, for each attach point, the program to load and
@@ -45,7 +55,7 @@ func (t *Tracer) choosePrograms(spec *ebpf.CollectionSpec, kspec *btf.Spec, type
 	t.points = t.points[:0]
 	for _, ap := range attachPoints {
 		typedName, hasTyped := typedPrograms[ap.prog]
-		useTyped := typed && hasTyped && typedPointExists(kspec, ap.Name)
+		useTyped := typed && hasTyped && typedPointExists(kspec, ap)
 		switch {
 		case useTyped:
 			delete(spec.Programs, ap.prog)
@@ -93,7 +103,7 @@ func (t *Tracer) attach(spec *ebpf.CollectionSpec, kspec *btf.Spec, maps map[str
 			l   link.Link
 			err error
 		)
-		if a.typed {
+		if a.typed && prog.Type() == ebpf.Tracing {
 			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
 			if err != nil && TracepointExists(a.point.Group, a.point.Name) {
 				t.log.Debug("typed program did not attach; using the classic tracepoint", "program", a.prog, "error", err)

@@ -83,6 +83,14 @@ type rstwatchListenerKey struct {
 	Pad   uint16
 }
 
+type rstwatchNetnsSlot struct {
+	_      structs.HostLayout
+	Net    uint64
+	Cookie uint64
+	Inum   uint32
+	Pad    uint32
+}
+
 type rstwatchOwner struct {
 	_         structs.HostLayout
 	LearnedNs uint64
@@ -117,6 +125,13 @@ const (
 	rstwatchRstDirectionRST_SEND    rstwatchRstDirection = 1
 	rstwatchRstDirectionRST_RECEIVE rstwatchRstDirection = 2
 )
+
+type rstwatchSockBucket struct {
+	_   structs.HostLayout
+	Seq [4]uint64
+	Sk  [4]uint64
+	O   [4]rstwatchOwner
+}
 
 type rstwatchStatIndex uint32
 
@@ -170,6 +185,7 @@ const (
 	rstwatchMapCounts                     = "counts"
 	rstwatchMapEvents                     = "events"
 	rstwatchMapExited                     = "exited"
+	rstwatchMapNetnsCache                 = "netns_cache"
 	rstwatchMapOwnerByListener            = "owner_by_listener"
 	rstwatchMapOwnerBySock                = "owner_by_sock"
 	rstwatchMapOwnerByTuple               = "owner_by_tuple"
@@ -178,6 +194,8 @@ const (
 	rstwatchMapStats                      = "stats"
 	rstwatchProgRstwatchAccept            = "rstwatch_accept"
 	rstwatchProgRstwatchAccept4           = "rstwatch_accept4"
+	rstwatchProgRstwatchAccept4Btf        = "rstwatch_accept4_btf"
+	rstwatchProgRstwatchAcceptBtf         = "rstwatch_accept_btf"
 	rstwatchProgRstwatchDestroySock       = "rstwatch_destroy_sock"
 	rstwatchProgRstwatchDestroySockBtf    = "rstwatch_destroy_sock_btf"
 	rstwatchProgRstwatchExit              = "rstwatch_exit"
@@ -198,6 +216,7 @@ const (
 	rstwatchVarFilterPid                  = "filter_pid"
 	rstwatchVarFilterPorts                = "filter_ports"
 	rstwatchVarPassiveByFentry            = "passive_by_fentry"
+	rstwatchVarSockBucketMask             = "sock_bucket_mask"
 	rstwatchVarTupleBucketMask            = "tuple_bucket_mask"
 	rstwatchVarUnusedAggKey               = "unused_agg_key"
 	rstwatchVarUnusedConnectEvent         = "unused_connect_event"
@@ -255,6 +274,8 @@ type rstwatchSpecs struct {
 type rstwatchProgramSpecs struct {
 	RstwatchAccept            *ebpf.ProgramSpec `ebpf:"rstwatch_accept"`
 	RstwatchAccept4           *ebpf.ProgramSpec `ebpf:"rstwatch_accept4"`
+	RstwatchAccept4Btf        *ebpf.ProgramSpec `ebpf:"rstwatch_accept4_btf"`
+	RstwatchAcceptBtf         *ebpf.ProgramSpec `ebpf:"rstwatch_accept_btf"`
 	RstwatchDestroySock       *ebpf.ProgramSpec `ebpf:"rstwatch_destroy_sock"`
 	RstwatchDestroySockBtf    *ebpf.ProgramSpec `ebpf:"rstwatch_destroy_sock_btf"`
 	RstwatchExit              *ebpf.ProgramSpec `ebpf:"rstwatch_exit"`
@@ -278,6 +299,7 @@ type rstwatchMapSpecs struct {
 	Counts          *ebpf.MapSpec `ebpf:"counts"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	Exited          *ebpf.MapSpec `ebpf:"exited"`
+	NetnsCache      *ebpf.MapSpec `ebpf:"netns_cache"`
 	OwnerByListener *ebpf.MapSpec `ebpf:"owner_by_listener"`
 	OwnerBySock     *ebpf.MapSpec `ebpf:"owner_by_sock"`
 	OwnerByTuple    *ebpf.MapSpec `ebpf:"owner_by_tuple"`
@@ -297,6 +319,7 @@ type rstwatchVariableSpecs struct {
 	FilterPid          *ebpf.VariableSpec `ebpf:"filter_pid"`
 	FilterPorts        *ebpf.VariableSpec `ebpf:"filter_ports"`
 	PassiveByFentry    *ebpf.VariableSpec `ebpf:"passive_by_fentry"`
+	SockBucketMask     *ebpf.VariableSpec `ebpf:"sock_bucket_mask"`
 	TupleBucketMask    *ebpf.VariableSpec `ebpf:"tuple_bucket_mask"`
 	UnusedAggKey       *ebpf.VariableSpec `ebpf:"unused_agg_key"`
 	UnusedConnectEvent *ebpf.VariableSpec `ebpf:"unused_connect_event"`
@@ -334,6 +357,7 @@ type rstwatchMaps struct {
 	Counts          *ebpf.Map `ebpf:"counts"`
 	Events          *ebpf.Map `ebpf:"events"`
 	Exited          *ebpf.Map `ebpf:"exited"`
+	NetnsCache      *ebpf.Map `ebpf:"netns_cache"`
 	OwnerByListener *ebpf.Map `ebpf:"owner_by_listener"`
 	OwnerBySock     *ebpf.Map `ebpf:"owner_by_sock"`
 	OwnerByTuple    *ebpf.Map `ebpf:"owner_by_tuple"`
@@ -348,6 +372,7 @@ func (m *rstwatchMaps) Close() error {
 		m.Counts,
 		m.Events,
 		m.Exited,
+		m.NetnsCache,
 		m.OwnerByListener,
 		m.OwnerBySock,
 		m.OwnerByTuple,
@@ -368,6 +393,7 @@ type rstwatchVariables struct {
 	FilterPid          *ebpf.Variable `ebpf:"filter_pid"`
 	FilterPorts        *ebpf.Variable `ebpf:"filter_ports"`
 	PassiveByFentry    *ebpf.Variable `ebpf:"passive_by_fentry"`
+	SockBucketMask     *ebpf.Variable `ebpf:"sock_bucket_mask"`
 	TupleBucketMask    *ebpf.Variable `ebpf:"tuple_bucket_mask"`
 	UnusedAggKey       *ebpf.Variable `ebpf:"unused_agg_key"`
 	UnusedConnectEvent *ebpf.Variable `ebpf:"unused_connect_event"`
@@ -387,6 +413,8 @@ type rstwatchVariables struct {
 type rstwatchPrograms struct {
 	RstwatchAccept            *ebpf.Program `ebpf:"rstwatch_accept"`
 	RstwatchAccept4           *ebpf.Program `ebpf:"rstwatch_accept4"`
+	RstwatchAccept4Btf        *ebpf.Program `ebpf:"rstwatch_accept4_btf"`
+	RstwatchAcceptBtf         *ebpf.Program `ebpf:"rstwatch_accept_btf"`
 	RstwatchDestroySock       *ebpf.Program `ebpf:"rstwatch_destroy_sock"`
 	RstwatchDestroySockBtf    *ebpf.Program `ebpf:"rstwatch_destroy_sock_btf"`
 	RstwatchExit              *ebpf.Program `ebpf:"rstwatch_exit"`
@@ -406,6 +434,8 @@ func (p *rstwatchPrograms) Close() error {
 	return _RstwatchClose(
 		p.RstwatchAccept,
 		p.RstwatchAccept4,
+		p.RstwatchAccept4Btf,
+		p.RstwatchAcceptBtf,
 		p.RstwatchDestroySock,
 		p.RstwatchDestroySockBtf,
 		p.RstwatchExit,

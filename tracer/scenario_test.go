@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
 	"github.com/rstwatch/rstwatch/internal/event"
 	"github.com/rstwatch/rstwatch/internal/testenv"
 )
@@ -289,7 +290,12 @@ var programKinds = []struct {
 func requireKind(t testing.TB, tr *Tracer, classic bool) {
 	t.Helper()
 	progs := tr.TypedPrograms()
-	for _, name := range []string{rstwatchProgRstwatchSendResetBtf, rstwatchProgRstwatchReceiveResetBtf, rstwatchProgRstwatchSetStateBtf} {
+	names := []string{rstwatchProgRstwatchSendResetBtf, rstwatchProgRstwatchReceiveResetBtf, rstwatchProgRstwatchSetStateBtf}
+	// The typed accept needs the bpf_rdonly_cast kfunc (6.2+).
+	if kspec, err := btf.LoadKernelSpec(); err == nil && typedPointExists(kspec, AttachPoint{Group: "syscalls", Name: "sys_exit_accept4"}) {
+		names = append(names, rstwatchProgRstwatchAccept4Btf)
+	}
+	for _, name := range names {
 		if classic && progs[name] || !classic && !progs[name] {
 			t.Fatalf("wanted classic=%v programs, attached %v (degraded: %q)", classic, progs, tr.Degraded())
 		}

@@ -264,9 +264,12 @@ func Open(cfg Config) (*Tracer, error) {
 	return t, nil
 }
 
-// tupleWays is TUPLE_WAYS in bpf/ebpf/owner.h: slots per bucket of the
-// 4-tuple cache.
-const tupleWays = 4
+// tupleWays and sockWays are TUPLE_WAYS and SOCK_WAYS in bpf/ebpf/owner.h:
+// slots per bucket of the 4-tuple cache and of the live sockets' owners.
+const (
+	tupleWays = 4
+	sockWays  = 4
+)
 
 // maxCgroups is the size of the kernel's cgroup filter.
 const maxCgroups = 1024
@@ -275,12 +278,13 @@ const maxCgroups = 1024
 func (t *Tracer) configure(spec *ebpf.CollectionSpec) error {
 	cfg := t.cfg
 	spec.Maps[rstwatchMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
-	spec.Maps[rstwatchMapOwnerBySock].MaxEntries = uint32(cfg.OwnerTableSize)
-	// The 4-tuple cache has 4-way buckets indexed by a hash masked to
-	// their number: as many slots as the owner table has entries, rounded
-	// up to a power of two.
+	// Both owner tables have 4-way buckets indexed by a hash masked to
+	// their number: as many slots as the owner table size, rounded up to
+	// a power of two.
 	buckets := uint32(1) << bits.Len32(uint32(max(cfg.OwnerTableSize/tupleWays, 1))-1)
 	spec.Maps[rstwatchMapOwnerByTuple].MaxEntries = buckets
+	sockBuckets := uint32(1) << bits.Len32(uint32(max(cfg.OwnerTableSize/sockWays, 1))-1)
+	spec.Maps[rstwatchMapOwnerBySock].MaxEntries = sockBuckets
 	if !cfg.Aggregate {
 		spec.Maps[rstwatchMapCounts].MaxEntries = 1
 	}
@@ -299,6 +303,7 @@ func (t *Tracer) configure(spec *ebpf.CollectionSpec) error {
 		"zk_connects":       len(cfg.ZKPorts) > 0,
 		"wakeup_bytes":      uint64(0),
 		"tuple_bucket_mask": buckets - 1,
+		"sock_bucket_mask":  sockBuckets - 1,
 	}
 	if !cfg.WakeupPerEvent {
 		consts["wakeup_bytes"] = uint64(spec.Maps[rstwatchMapEvents].MaxEntries / 4)
@@ -386,17 +391,18 @@ func (t *Tracer) UsesFentryFallback() bool {
 
 // fillFilters writes the port and cgroup sets the programs look up.
 func (t *Tracer) fillFilters() error {
-	const report, zk = 1, 2
-	flags := map[uint16]uint8{}
+	// Two bitmaps of 1024 words: PORT_REPORT and PORT_ZK in common.h.
+	words := map[uint32]uint64{}
+	set := func(bitmap uint32, p uint16) { words[bitmap<<10|uint32(p>>6)] |= 1 << (p & 63) }
 	for _, p := range t.cfg.Ports {
-		flags[p] |= report
+		set(0, p)
 	}
 	for _, p := range t.cfg.ZKPorts {
-		flags[p] |= zk
+		set(1, p)
 	}
-	for p, f := range flags {
-		if err := t.objs.Ports.Put(uint32(p), f); err != nil {
-			return fmt.Errorf("tracer: setting port filter %d: %w", p, err)
+	for k, w := range words {
+		if err := t.objs.Ports.Put(k, w); err != nil {
+			return fmt.Errorf("tracer: setting the port filters: %w", err)
 		}
 	}
 	for _, id := range t.cfg.Cgroups {

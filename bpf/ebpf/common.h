@@ -23,7 +23,6 @@
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define SOCK_STREAM 1
-#define EEXIST 17
 
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
@@ -70,21 +69,26 @@ static __always_inline void stat_inc(__u32 idx)
 		(*v)++;
 }
 
-/* Ports to report (--port) and ZooKeeper ports, by port number. */
-#define PORT_REPORT 1
-#define PORT_ZK 2
+/*
+ * Ports to report (--port) and ZooKeeper ports, as two bitmaps of 1024
+ * words (8 KiB each): every reset looks up its two ports, and an array of
+ * a value per port (512 KiB) made that a cache miss for every new
+ * ephemeral port.
+ */
+#define PORT_REPORT 0
+#define PORT_ZK 1
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 2 * 1024);
 	__type(key, __u32);
-	__type(value, __u8);
+	__type(value, __u64);
 } ports SEC(".maps");
 
-static __always_inline bool port_has(__u16 port, __u8 flag)
+static __always_inline bool port_has(__u16 port, __u32 set)
 {
-	__u32 key = port;
-	__u8 *v = bpf_map_lookup_elem(&ports, &key);
-	return v && (*v & flag);
+	__u32 key = (set << 10) | (port >> 6);
+	__u64 *w = bpf_map_lookup_elem(&ports, &key);
+	return w && ((*w >> (port & 63)) & 1);
 }
 
 /* Timewait and request sockets end at sock_common: no sock fields beyond. */
@@ -93,9 +97,83 @@ static __always_inline bool full_sock(__u8 state)
 	return state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
 }
 
+/*
+ * The low 32 bits of a pointer, as a number. A typed program's kernel
+ * pointer allows no arithmetic, but a privileged program may copy its lower
+ * half (a 32-bit move); spelled in assembly because the compiler would
+ * shift instead.
+ */
+static __always_inline __u32 ptr_low32(__u64 p)
+{
+	__u64 v;
+
+	asm volatile("r0 = %1; w0 = w0; %0 = r0" : "=r"(v) : "r"(p) : "r0");
+	return (__u32)v;
+}
+
+/*
+ * Namespace inode numbers by struct net, per CPU. The inode number shares a
+ * cache line with the namespace's reference count, which every socket made
+ * or freed anywhere changes: reading it on every reset was a cache miss
+ * that cost more than the rest of the send program. The namespace's cookie
+ * is written once, on a line that stays shared: a slot is used only for
+ * the same struct net with the same cookie (a namespace freed and another
+ * made at its address has another cookie). A CPU's slots are not written
+ * by other CPUs; a program nested on the same CPU (a softirq in the middle)
+ * can only make the checks fail, and then the inode number is read from
+ * the namespace.
+ */
+#define NETNS_SLOTS 64
+
+struct netns_slot {
+	__u64 net; /* 0 while being written */
+	__u64 cookie;
+	__u32 inum;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NETNS_SLOTS);
+	__type(key, __u32);
+	__type(value, struct netns_slot);
+} netns_cache SEC(".maps");
+
+#define compiler_barrier() asm volatile("" ::: "memory")
+
+static __always_inline __u32 net_inum(const struct net *net, bool typed)
+{
+	if (!net || !bpf_core_field_exists(net->net_cookie))
+		return KREAD(typed, net, ns.inum);
+
+	__u64 cookie = KREAD(typed, net, net_cookie);
+	__u32 idx = ((ptr_low32((__u64)net) >> 6) * 0x9E3779B1U) >> 26; /* 0..63 */
+	struct netns_slot *s = bpf_map_lookup_elem(&netns_cache, &idx);
+	__u32 inum;
+
+	if (!s)
+		return KREAD(typed, net, ns.inum);
+	if (s->net == (__u64)net) {
+		compiler_barrier();
+		inum = s->inum;
+		bool same = s->cookie == cookie;
+		compiler_barrier();
+		if (same && s->net == (__u64)net)
+			return inum;
+	}
+	inum = KREAD(typed, net, ns.inum);
+	s->net = 0;
+	compiler_barrier();
+	s->inum = inum;
+	s->cookie = cookie;
+	compiler_barrier();
+	s->net = (__u64)net;
+	return inum;
+}
+
 static __always_inline __u32 sock_netns(const struct sock *sk, bool typed)
 {
-	return KREAD(typed, sk, __sk_common.skc_net.net, ns.inum);
+	return net_inum(KREAD(typed, sk, __sk_common.skc_net.net), typed);
 }
 
 /*

@@ -33,8 +33,6 @@ static __always_inline bool zk_conn(const struct sock *sk, bool typed)
 static __always_inline int set_state(const struct sock *sk, int oldstate, int newstate,
 				     struct tuple *ctx_tuple, bool typed)
 {
-	bool closed_by_reset = closing_by_received_reset(sk, newstate);
-
 	switch (newstate) {
 	case TCP_SYN_SENT:
 		remember_current(sk, typed);
@@ -44,11 +42,10 @@ static __always_inline int set_state(const struct sock *sk, int oldstate, int ne
 		break;
 	case TCP_ESTABLISHED:
 		if (zk_connects && oldstate == TCP_SYN_SENT && zk_conn(sk, typed)) {
-			__u64 key = (__u64)sk;
-			struct owner *o = bpf_map_lookup_elem(&owner_by_sock, &key);
+			struct owner o;
 
-			if (o)
-				report_connect(sk, o, false, typed);
+			if (sock_get((__u64)sk, &o))
+				report_connect(sk, &o, false, typed);
 		}
 		break;
 	case TCP_CLOSE:
@@ -59,7 +56,9 @@ static __always_inline int set_state(const struct sock *sk, int oldstate, int ne
 		 * aborting it for data that arrived after close(), answered
 		 * with a reset of its own right after: keep the owner then.
 		 */
-		if (!keep_after_close(oldstate) || (closed_by_reset && !sock_dead(sk, typed)))
+		if (closing_by_received_reset(sk) && !sock_dead(sk, typed))
+			break;
+		if (!keep_after_close(oldstate))
 			break;
 		if (ctx_tuple) {
 			remember_tuple(sk, ctx_tuple, typed);
@@ -76,22 +75,23 @@ static __always_inline int set_state(const struct sock *sk, int oldstate, int ne
 
 /*
  * Accepted sockets: no BTF-typed hook sees them (a tp_btf program on
- * raw_syscalls:sys_exit would run for every system call), so both kinds use
- * the classic syscall tracepoints, which cost nothing for other calls.
+ * raw_syscalls:sys_exit would run for every system call), so both kinds are
+ * classic syscall tracepoints, which cost nothing for other calls. The typed
+ * kind reads the fd table and the socket with plain loads (typed casts,
+ * 6.2+); the classic one with a helper call per field.
  */
-static __always_inline int accepted(struct trace_event_raw_sys_exit *args)
+static __always_inline int accepted(struct trace_event_raw_sys_exit *args, bool typed)
 {
-	const struct sock *sk = accepted_sock(args->ret);
+	const struct sock *sk = typed ? accepted_sock_typed(args->ret) : accepted_sock(args->ret);
 
 	if (!sk)
 		return 0;
-	remember_current(sk, false);
-	if (zk_connects && zk_conn(sk, false)) {
-		__u64 key = (__u64)sk;
-		struct owner *o = bpf_map_lookup_elem(&owner_by_sock, &key);
+	remember_current(sk, typed);
+	if (zk_connects && zk_conn(sk, typed)) {
+		struct owner o;
 
-		if (o)
-			report_connect(sk, o, true, false);
+		if (sock_get((__u64)sk, &o))
+			report_connect(sk, &o, true, typed);
 	}
 	return 0;
 }

@@ -16,18 +16,150 @@
 #include "tuple.h"
 
 /*
- * Live sockets only: entries are deleted on tcp_destroy_sock, so a plain
- * preallocated hash is bounded by the sockets made while tracing, and a
- * full table is counted (STAT_OWNER_FULL) instead of silently evicting.
- * (Socket-local storage was measured as the alternative: creating an entry
- * cost about three times a hash insert and delete here.)
+ * Live sockets' owners, by socket pointer: 4-way buckets of an array, one
+ * bucket per hash of the pointer, a slot freed when its socket is
+ * destroyed. Every connection made or accepted writes one slot and frees
+ * it, so this is the per-connection path: a hash map's insert and delete
+ * take a bucket lock with interrupts off and cost ~250 ns each on a
+ * paravirtual VM, a slot a few loads and two atomics. (Socket-local storage
+ * was measured too: creating an entry cost three times a hash insert.)
+ *
+ * A slot is taken only when free or already this socket's: a full bucket
+ * refuses the owner (STAT_OWNER_FULL) rather than pushing out a live
+ * socket's, so a socket never loses its owner to later ones. Slots use the
+ * sequence protocol of the 4-tuple cache below: odd while written, taken
+ * with a compare-and-swap of the even value read before the slot was
+ * examined (so a write in between makes the swap fail), released with an
+ * add; readers keep a copy only if the sequence was even and unchanged.
  */
+#define SOCK_WAYS 4
+
+/*
+ * The sequences and sockets of a bucket share its first cache line, so that
+ * finding a socket's slot, or that it has none, reads one line.
+ */
+struct sock_bucket {
+	__u64 seq[SOCK_WAYS];
+	__u64 sk[SOCK_WAYS]; /* 0: free */
+	struct owner o[SOCK_WAYS];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64); /* struct sock * */
-	__type(value, struct owner);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct sock_bucket);
 } owner_by_sock SEC(".maps");
+
+/* max_entries of owner_by_sock minus one (a power of two): set by the loader. */
+const volatile __u32 sock_bucket_mask = 16383;
+
+static __always_inline struct sock_bucket *sock_bucket(__u64 sk)
+{
+	/* Slab objects are aligned: drop the low bits, then mix. */
+	__u32 idx = ((ptr_low32(sk) >> 6) * 0x9E3779B1U) >> 8;
+
+	idx &= sock_bucket_mask;
+	return bpf_map_lookup_elem(&owner_by_sock, &idx);
+}
+
+/*
+ * Takes slot i if it holds `want` (0: free) and is not being written. The
+ * sequence is read with a barrier before the slot's socket is, and the
+ * swap succeeds only if no write came in between.
+ */
+static __always_inline bool sock_claim(struct sock_bucket *b, int i, __u64 want)
+{
+	__u64 seq = __sync_fetch_and_add(&b->seq[i], 0);
+
+	if ((seq & 1) || b->sk[i] != want)
+		return false;
+	return __sync_val_compare_and_swap(&b->seq[i], seq, seq + 1) == seq;
+}
+
+/*
+ * Remembers o as sk's owner: in sk's own slot if it has one (replacing it,
+ * unless only_new), else in a free one. Returns false when the bucket had
+ * no slot for it.
+ */
+static __always_inline bool sock_put(__u64 sk, const struct owner *o, bool only_new)
+{
+	struct sock_bucket *b = sock_bucket(sk);
+
+	if (!b)
+		return false;
+	/* Its own slot first: a socket must never have two. */
+#pragma unroll
+	for (int i = 0; i < SOCK_WAYS; i++) {
+		if (b->sk[i] != sk)
+			continue;
+		if (only_new)
+			return true;
+		if (!sock_claim(b, i, sk))
+			return false;
+		__builtin_memcpy(&b->o[i], o, sizeof(b->o[i]));
+		__sync_fetch_and_add(&b->seq[i], 1);
+		return true;
+	}
+#pragma unroll
+	for (int i = 0; i < SOCK_WAYS; i++) {
+		/* In use, or another writer took it first: try the next. */
+		if (b->sk[i] || !sock_claim(b, i, 0))
+			continue;
+		b->sk[i] = sk;
+		__builtin_memcpy(&b->o[i], o, sizeof(b->o[i]));
+		__sync_fetch_and_add(&b->seq[i], 1);
+		return true;
+	}
+	return false;
+}
+
+/* Copies sk's owner into out; false when it has none (or it was being written). */
+static __always_inline bool sock_get(__u64 sk, struct owner *out)
+{
+	struct sock_bucket *b = sock_bucket(sk);
+
+	if (!b || !sk)
+		return false;
+#pragma unroll
+	for (int i = 0; i < SOCK_WAYS; i++) {
+		struct owner o;
+
+		if (b->sk[i] != sk)
+			continue;
+		__u64 before = __sync_fetch_and_add(&b->seq[i], 0);
+		if ((before & 1) || b->sk[i] != sk)
+			return false;
+		__builtin_memcpy(&o, &b->o[i], sizeof(o));
+		if (__sync_fetch_and_add(&b->seq[i], 0) != before)
+			return false;
+		__builtin_memcpy(out, &o, sizeof(*out));
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Frees sk's slot before its memory can become another socket. Only sk's
+ * own writer (not running: the socket is being destroyed) takes a slot that
+ * holds sk, so the claim cannot meet a writer; readers do not change the
+ * sequence.
+ */
+static __always_inline void sock_forget(__u64 sk)
+{
+	struct sock_bucket *b = sock_bucket(sk);
+
+	if (!b)
+		return;
+#pragma unroll
+	for (int i = 0; i < SOCK_WAYS; i++) {
+		if (b->sk[i] != sk || !sock_claim(b, i, sk))
+			continue;
+		b->sk[i] = 0;
+		__sync_fetch_and_add(&b->seq[i], 1);
+		return;
+	}
+}
 
 /*
  * Closed connections: a cache of 4-way buckets, one bucket per hash of the
@@ -217,24 +349,22 @@ static __always_inline void owner_from_current(struct owner *o, bool typed)
 static __always_inline void remember_current(const struct sock *sk, bool typed)
 {
 	struct owner o = {};
-	__u64 key = (__u64)sk;
 
 	owner_from_current(&o, typed);
-	if (bpf_map_update_elem(&owner_by_sock, &key, &o, BPF_ANY))
+	if (!sock_put((__u64)sk, &o, false))
 		stat_inc(STAT_OWNER_FULL);
 }
 
 static __always_inline void remember_listener(const struct sock *sk, bool typed)
 {
 	struct owner o = {};
-	__u64 key = (__u64)sk;
 	struct listener_key lk = {
 		.netns = sock_netns(sk, typed),
 		.port = KREAD(typed, sk, __sk_common.skc_num),
 	};
 
 	owner_from_current(&o, typed);
-	if (bpf_map_update_elem(&owner_by_sock, &key, &o, BPF_ANY))
+	if (!sock_put((__u64)sk, &o, false))
 		stat_inc(STAT_OWNER_FULL);
 	bpf_map_update_elem(&owner_by_listener, &lk, &o, BPF_ANY);
 }
@@ -242,9 +372,7 @@ static __always_inline void remember_listener(const struct sock *sk, bool typed)
 /* The socket's memory may be reused by another socket: forget its pointer. */
 static __always_inline void forget_sock(const struct sock *sk)
 {
-	__u64 key = (__u64)sk;
-
-	bpf_map_delete_elem(&owner_by_sock, &key);
+	sock_forget((__u64)sk);
 }
 
 /* Closed by its process (orphaned): the kernel finishes the connection alone. */
@@ -275,27 +403,21 @@ static __always_inline bool unaccepted_child(const struct sock *sk, bool typed)
 static __always_inline __u8 find_owner(const struct sock *sk, __u8 state, const struct tuple *t,
 				       bool syn, struct owner *out, __u8 *alive, bool typed)
 {
-	struct owner *o = NULL;
 	__u8 src = OWNER_NONE;
 
 	/* Only full sockets are remembered: not timewait or request ones. */
-	if (sk && full_sock(state)) {
-		__u64 key = (__u64)sk;
-
-		o = bpf_map_lookup_elem(&owner_by_sock, &key);
-		if (o)
-			src = o->seeded ? OWNER_SEEDED : OWNER_SOCKET;
+	if (sk && full_sock(state) && sock_get((__u64)sk, out)) {
+		src = out->seeded ? OWNER_SEEDED : OWNER_SOCKET;
+		goto found;
 	}
 	/*
 	 * Only a connection whose socket is gone or has become a timewait
 	 * socket is looked up by tuple: a live socket with the same tuple
 	 * is a later connection, not the one remembered.
 	 */
-	if (!o && ((!sk && !syn) || state == TCP_TIME_WAIT)) {
-		if (tuple_get(t, 0, out)) {
-			src = OWNER_TUPLE;
-			goto found;
-		}
+	if (((!sk && !syn) || state == TCP_TIME_WAIT) && tuple_get(t, 0, out)) {
+		src = OWNER_TUPLE;
+		goto found;
 	}
 	/*
 	 * A closed socket that the kernel destroys and then answers the
@@ -303,34 +425,32 @@ static __always_inline __u8 find_owner(const struct sock *sk, __u8 state, const 
 	 * already been forgotten by pointer; the entry its own close wrote
 	 * under the tuple, and only that one, still names its owner.
 	 */
-	if (!o && sk && state == TCP_CLOSE && sock_dead(sk, typed)) {
-		if (tuple_get(t, (__u64)sk, out)) {
-			src = OWNER_TUPLE;
-			goto found;
-		}
+	if (sk && state == TCP_CLOSE && sock_dead(sk, typed) && tuple_get(t, (__u64)sk, out)) {
+		src = OWNER_TUPLE;
+		goto found;
 	}
 	/*
 	 * A request socket, or a child the application has not accepted yet,
 	 * belongs to whoever listens. A reset without any socket does not: no
 	 * process ever owned that connection.
 	 */
-	if (!o && sk) {
-		if (state == TCP_NEW_SYN_RECV) {
-			__u64 key = (__u64)KREAD(typed, sk, __sk_common.skc_listener);
-
-			o = bpf_map_lookup_elem(&owner_by_sock, &key);
-		}
-		if (!o && (state == TCP_NEW_SYN_RECV || (full_sock(state) && unaccepted_child(sk, typed)))) {
-			struct listener_key lk = { .netns = t->netns, .port = t->lport };
-
-			o = bpf_map_lookup_elem(&owner_by_listener, &lk);
-		}
-		if (o)
-			src = OWNER_LISTENER;
-	}
-	if (!o)
+	if (!sk)
 		return OWNER_NONE;
-	__builtin_memcpy(out, o, sizeof(*out));
+	if (state == TCP_NEW_SYN_RECV && sock_get((__u64)KREAD(typed, sk, __sk_common.skc_listener), out)) {
+		src = OWNER_LISTENER;
+		goto found;
+	}
+	if (state == TCP_NEW_SYN_RECV || (full_sock(state) && unaccepted_child(sk, typed))) {
+		struct listener_key lk = { .netns = t->netns, .port = t->lport };
+		struct owner *o = bpf_map_lookup_elem(&owner_by_listener, &lk);
+
+		if (o) {
+			__builtin_memcpy(out, o, sizeof(*out));
+			src = OWNER_LISTENER;
+			goto found;
+		}
+	}
+	return OWNER_NONE;
 found:
 	if (alive) {
 		__u64 *gone = bpf_map_lookup_elem(&exited, &out->pid);
@@ -364,29 +484,31 @@ static __always_inline bool keep_after_close(int oldstate)
 
 static __always_inline void remember_tuple(const struct sock *sk, struct tuple *t, bool typed)
 {
-	__u64 key = (__u64)sk;
-	struct owner *known = bpf_map_lookup_elem(&owner_by_sock, &key);
+	struct owner known;
 
-	if (!known)
+	if (!sock_get((__u64)sk, &known))
 		return;
 	t->netns = sock_netns(sk, typed);
-	tuple_put(t, known, sk);
+	tuple_put(t, &known, sk);
 }
 
 /*
- * The received-reset mark is valid only for the transition that follows
- * it on this CPU (tcp_reset's own tcp_done): consume it on any transition,
- * so that it can never outlive its socket and match a later socket at the
- * same address. Returns whether this transition is that close.
+ * The received-reset mark is valid only for the close that follows it on
+ * this CPU: tcp_reset() runs the tracepoint and then tcp_done(), with
+ * bottom halves off, so the next CLOSE transition on the CPU is that
+ * socket's. Every CLOSE consumes the mark, so that it cannot outlive its
+ * socket and match a later socket at the same address; other transitions
+ * leave it alone (they are most of a connection's, and pay nothing).
+ * Returns whether this close is the one the reset caused.
  */
-static __always_inline bool closing_by_received_reset(const struct sock *sk, int newstate)
+static __always_inline bool closing_by_received_reset(const struct sock *sk)
 {
 	__u32 zero = 0;
 	__u64 *mark = bpf_map_lookup_elem(&reset_received, &zero);
 	bool hit = false;
 
 	if (mark && *mark) {
-		hit = *mark == (__u64)sk && newstate == TCP_CLOSE;
+		hit = *mark == (__u64)sk;
 		*mark = 0;
 	}
 	return hit;
@@ -440,6 +562,44 @@ static __always_inline const struct sock *accepted_sock(long fd)
 }
 
 /*
+ * Turns a number into a read-only typed pointer (a kfunc of 6.2+; the
+ * verifier turns the call into a move): loads through it are plain loads,
+ * guarded like any typed program's, instead of a helper call per field.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/*
+ * accepted_sock with plain loads: the task from a typed helper, one helper
+ * call for the fd table's slot (a pointer to pointers is a number to the
+ * verifier), and typed casts for the file and its socket.
+ */
+static __always_inline const struct sock *accepted_sock_typed(long fd)
+{
+	if (fd < 0)
+		return NULL;
+
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return NULL;
+	struct file **fds = fdt->fd;
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	const struct file *file = bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
+	const struct socket *so = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
+	if (!so)
+		return NULL;
+	const struct sock *sk = so->sk;
+	if (!sk || sk->sk_protocol != IPPROTO_TCP || sk->sk_type != SOCK_STREAM)
+		return NULL;
+	__u16 family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	return sk;
+}
+
+/*
  * The owners of sockets that exist when rstwatch starts: every TCP socket in
  * every process's file table, the first process (lowest pid) holding it
  * being its owner. Owners learned since the programs were attached win.
@@ -463,9 +623,7 @@ static __always_inline void seed_owner(const struct task_struct *task, struct fi
 		.seeded = 1,
 	};
 	leader_comm(o.comm, task, true);
-	__u64 key = (__u64)sk;
-	long err = bpf_map_update_elem(&owner_by_sock, &key, &o, BPF_NOEXIST);
-	if (err && err != -EEXIST)
+	if (!sock_put((__u64)sk, &o, true))
 		stat_inc(STAT_OWNER_FULL);
 	if (sk->__sk_common.skc_state == TCP_LISTEN) {
 		struct listener_key lk = { .netns = sock_netns(sk, true), .port = sk->__sk_common.skc_num };

@@ -233,7 +233,7 @@ static __always_inline int send_reset(const struct sock *sk, const struct sk_buf
 	if (sk)
 		r.t.netns = sock_netns(sk, typed);
 	else
-		r.t.netns = KREAD(typed, skb, dev, nd_net.net, ns.inum);
+		r.t.netns = net_inum(KREAD(typed, skb, dev, nd_net.net), typed);
 	return handle_reset(&r, typed);
 }
 
@@ -254,7 +254,7 @@ static __always_inline int fentry_reset(const struct sock *sk, const struct sk_b
 		r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
 		r.t.netns = sock_netns(sk, false);
 	} else {
-		r.t.netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+		r.t.netns = net_inum(BPF_CORE_READ(skb, dev, nd_net.net), false);
 	}
 	return handle_reset(&r, false);
 }
