@@ -90,12 +90,29 @@ static __always_inline int tuple_from_skb_reversed(const struct sk_buff *skb, st
 	unsigned char *head = KREAD(typed, skb, head);
 	__u16 nh = KREAD(typed, skb, network_header);
 	__u16 th = KREAD(typed, skb, transport_header);
+	/*
+	 * One read for both headers when the TCP header follows an IP header
+	 * without options (IPv4, 20 bytes) or extension headers (IPv6, 40):
+	 * helper calls are most of what a reset costs here. The 60 bytes
+	 * may run past a short IPv4 segment's end into the skb's own buffer,
+	 * which is only read, never used.
+	 */
+	struct {
+		union iphdrs ip;
+		struct tcphdr tcp;
+	} h;
 	union iphdrs ip;
 
-	/* A TCP segment is at least as long as an IPv6 header. */
-	if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh) ||
-	    bpf_probe_read_kernel(tcp, sizeof(*tcp), head + th))
+	if (bpf_probe_read_kernel(&h, sizeof(h), head + nh))
 		return -1;
+	__builtin_memcpy(&ip, &h.ip, sizeof(ip));
+	if (th == nh + sizeof(struct iphdr)) {
+		__builtin_memcpy(tcp, (__u8 *)&h + sizeof(struct iphdr), sizeof(*tcp));
+	} else if (th == nh + sizeof(struct ipv6hdr)) {
+		__builtin_memcpy(tcp, &h.tcp, sizeof(*tcp));
+	} else if (bpf_probe_read_kernel(tcp, sizeof(*tcp), head + th)) {
+		return -1;
+	}
 	if (ip.v4.version == 4) {
 		t->family = AF_INET;
 		__builtin_memcpy(t->raddr, &ip.v4.saddr, 4);
