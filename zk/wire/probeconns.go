@@ -142,6 +142,11 @@ func (p *ProbeConns) Contains(a, b netip.AddrPort) bool {
 	a, b = unmap(a), unmap(b)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Every event of a storm asks: with no probe open or lingering (the
+	// usual case) there is nothing to prune or look up.
+	if len(p.conns) == 0 && len(p.dials) == 0 {
+		return false
+	}
 	p.pruneLocked()
 	_, ok1 := p.conns[probeKey{a, b}]
 	_, ok2 := p.conns[probeKey{b, a}]
