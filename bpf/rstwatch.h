@@ -55,7 +55,7 @@ enum stat_index {
 	STAT_LOST = 2,     /* ring buffer full: reset records dropped */
 	STAT_FILTERED = 3, /* dropped by --pid/--port/--netns/cgroup filters */
 	STAT_AGG_FULL = 4, /* aggregation map full: counted in the overflow key */
-	STAT_OWNER_FULL = 5, /* owner table full: a socket's owner not remembered */
+	STAT_OWNER_FULL = 5, /* owner table bucket full: a socket's owner not remembered */
 	STAT_CONNECTS = 6, /* ZooKeeper connect records submitted */
 	STAT_CONNECTS_LOST = 7, /* ring buffer full: connect records dropped */
 	STAT_MAX = 8,

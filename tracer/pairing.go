@@ -72,7 +72,10 @@ type pairer struct {
 	expired time.Time // when sends were last expired
 	held    []heldReceive
 	pass    uint64
-	now     func() time.Time
+	// passAt is when the last pass ended: the clock is read once a pass,
+	// not for every event of a storm.
+	passAt time.Time
+	now    func() time.Time
 }
 
 func newPairer(t *Tracer, cb Callbacks) *pairer {
@@ -112,6 +115,12 @@ func (p *pairer) wrap() Callbacks {
 	out.Event = p.event
 	out.PassDone = func() {
 		p.pass++
+		p.passAt = p.now()
+		// Receives held during the pass are stamped with its end: their
+		// hold can only be longer than pairHoldTime, never shorter.
+		for i := len(p.held) - 1; i >= 0 && p.held[i].at.IsZero(); i-- {
+			p.held[i].at = p.passAt
+		}
 		p.release(false)
 		p.expireSends(false)
 		if p.cb.PassDone != nil {
@@ -149,7 +158,7 @@ func (p *pairer) event(e *event.Event) {
 			rest := copy(p.held, p.held[1:])
 			p.held = p.held[:rest]
 		}
-		p.held = append(p.held, heldReceive{ev: *e, key: k, pass: p.pass, at: p.now()})
+		p.held = append(p.held, heldReceive{ev: *e, key: k, pass: p.pass}) // at: when the pass ends
 		if e.Owner != nil {
 			p.held[len(p.held)-1].owner = *e.Owner
 		}
@@ -179,7 +188,12 @@ func (p *pairer) sent(k pairKey) {
 		}
 	}
 	s.count++
-	s.last = p.now()
+	// When the previous pass ended (a pass earlier than the send at most,
+	// against a TTL of seconds).
+	s.last = p.passAt
+	if s.last.IsZero() {
+		s.last = p.now()
+	}
 	p.sends[k] = s
 }
 
@@ -203,9 +217,16 @@ func (p *pairer) expireSends(force bool) {
 // waiting for its send; all of them when final.
 func (p *pairer) release(final bool) {
 	n := 0
+	var now time.Time
 	for i := range p.held {
 		h := &p.held[i]
-		due := final || (p.pass >= h.pass+pairHoldPasses && p.now().Sub(h.at) >= pairHoldTime)
+		due := final
+		if !due && !h.at.IsZero() && p.pass >= h.pass+pairHoldPasses {
+			if now.IsZero() {
+				now = p.now()
+			}
+			due = now.Sub(h.at) >= pairHoldTime
+		}
 		if !h.explained && !due {
 			break
 		}

@@ -25,7 +25,7 @@ import (
 const (
 	DefaultRingBufferSize = 8 << 20
 	DefaultPollInterval   = 5 * time.Millisecond
-	DefaultOwnerTableSize = 65536
+	DefaultOwnerTableSize = 131072
 )
 
 // Config selects what the programs report. Zero values mean "everything".
@@ -43,7 +43,7 @@ type Config struct {
 	// FilterCgroups filters by Cgroups even while the set is empty: more
 	// are added with AddCgroups as the workloads they belong to appear.
 	FilterCgroups  bool
-	OwnerTableSize int // sockets remembered for attribution, and slots of the 4-tuple cache (rounded up to a power of two)
+	OwnerTableSize int // slots for live sockets' owners (4-way buckets, rounded up to a power of two); the 4-tuple cache has half as many
 	// Aggregate counts resets in a kernel map keyed by direction, reason,
 	// owner, owner's cgroup, network namespace and ZooKeeper endpoint;
 	// Events streams every reset through the ring buffer. At least one
@@ -279,12 +279,15 @@ func (t *Tracer) configure(spec *ebpf.CollectionSpec) error {
 	cfg := t.cfg
 	spec.Maps[rstwatchMapEvents].MaxEntries = uint32(cfg.RingBufferSize)
 	// Both owner tables have 4-way buckets indexed by a hash masked to
-	// their number: as many slots as the owner table size, rounded up to
-	// a power of two.
-	buckets := uint32(1) << bits.Len32(uint32(max(cfg.OwnerTableSize/tupleWays, 1))-1)
-	spec.Maps[rstwatchMapOwnerByTuple].MaxEntries = buckets
+	// their number, a power of two: as many slots as the owner table size
+	// for live sockets (a socket can find its bucket full before the table
+	// is: at the default size ~0.08% of them with 20k sockets live, ~0.8%
+	// with 40k, counted), half as many for closed connections, whose
+	// oldest entries are replaced.
 	sockBuckets := uint32(1) << bits.Len32(uint32(max(cfg.OwnerTableSize/sockWays, 1))-1)
 	spec.Maps[rstwatchMapOwnerBySock].MaxEntries = sockBuckets
+	buckets := uint32(1) << bits.Len32(uint32(max(cfg.OwnerTableSize/2/tupleWays, 1))-1)
+	spec.Maps[rstwatchMapOwnerByTuple].MaxEntries = buckets
 	if !cfg.Aggregate {
 		spec.Maps[rstwatchMapCounts].MaxEntries = 1
 	}
@@ -465,8 +468,8 @@ type Stats struct {
 	Filtered uint64 // resets dropped by the pid/port/netns filters
 	AggFull  uint64 // resets folded into the overflow aggregate
 	// OwnerFull counts sockets whose owner could not be remembered because
-	// the owner table (--owner-table-size) was full: their resets show no
-	// owner unless a later scan of open files names one.
+	// their bucket of the owner table (--owner-table-size) was full: their
+	// resets show no owner unless a later scan of open files names one.
 	OwnerFull uint64
 	// Connects counts ZooKeeper connect records written (Config.ZKPorts),
 	// ConnectsLost those dropped because the ring buffer was full (nobody

@@ -55,7 +55,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet) {
 		"netns", "only resets in this network `namespace`: its inode (ls -Li /proc/PID/ns/net), an 'ip netns' name, or a path")
 	sizeFlag(fs, &f.ringSize, "ring-buffer-size", "8M", ringBufferSize, "kernel ring buffer `size`, a power of two (256K, 8M, 64M)")
 	numberFlag(fs, &f.owners, "owner-table-size", tracer.DefaultOwnerTableSize, 1, math.MaxInt32,
-		"want a number of sockets from 1 to 2147483647", "sockets (and closed connections) whose owners the kernel remembers; a full table is counted and reported")
+		"want a number of sockets from 1 to 2147483647", "slots for the owners of live sockets (4 per bucket; half as many for closed connections); an owner refused by a full bucket is counted and reported")
 	fs.BoolVar(&f.debug, "debug", false, "log debug detail, including the kernel verifier's log on load failures")
 	fs.BoolVar(&f.senders, "all-senders", false, "also watch every packet leaving any device for resets the TCP stack did not make (firewall rejects, raw sockets), and name their sender; costs a check per packet")
 	f.zk.register(fs)

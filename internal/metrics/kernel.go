@@ -17,7 +17,7 @@ var (
 	descAggFull = prometheus.NewDesc("rstwatch_kernel_aggregate_full_total",
 		"Resets counted in the kernel's overflow row because its aggregate map was full; they appear in rstwatch_resets_total with direction \"unknown\".", nil, nil)
 	descOwnerFull = prometheus.NewDesc("rstwatch_owner_table_full_total",
-		"Sockets whose owner the kernel could not remember because its owner table was full; their resets count as owner unknown unless /proc names the owner.", nil, nil)
+		"Sockets whose owner the kernel could not remember because their bucket of the owner table was full; their resets count as owner unknown unless the iterator over open files names the owner.", nil, nil)
 	descProgRuns = prometheus.NewDesc("rstwatch_bpf_program_runs_total",
 		"Times the kernel ran each rstwatch BPF program; 0 unless BPF statistics are enabled (see rstwatch_bpf_stats_enabled).", []string{"program"}, nil)
 	descProgTime = prometheus.NewDesc("rstwatch_bpf_program_run_seconds_total",

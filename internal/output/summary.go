@@ -257,7 +257,7 @@ func (s *Summary) text(p func(format string, args ...any)) {
 		p("%s", s.Kernel.Text())
 	}
 	if s.OwnerTableFull > 0 {
-		p("%d sockets' owners were not remembered: the owner table was full (raise --owner-table-size)\n", s.OwnerTableFull)
+		p("%d sockets' owners were not remembered: their bucket of the owner table was full (raise --owner-table-size)\n", s.OwnerTableFull)
 	}
 	section := func(title string, rows []Row) {
 		if len(rows) == 0 {
