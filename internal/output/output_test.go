@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -285,13 +286,26 @@ func TestSummaryBounded(t *testing.T) {
 		e := event.Event{Remote: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(i)), Reason: "NO_SOCKET"}
 		s.Add(&e)
 	}
-	if len(s.remote.m) > maxKeys {
-		t.Fatalf("remote breakdown grew to %d keys", len(s.remote.m))
+	if len(s.remote.keys) > maxKeys || len(s.remote.idx) > maxKeys || len(s.remote.counts) != len(s.remote.keys) {
+		t.Fatalf("remote breakdown grew to %d keys (%d indexed, %d counts)", len(s.remote.keys), len(s.remote.idx), len(s.remote.counts))
 	}
 	if s.remote.other != 2*maxKeys {
 		t.Fatalf("other = %d, want %d", s.remote.other, 2*maxKeys)
 	}
 	if rows := s.remote.top(1, addrPortName); rows[0].Key != other || rows[0].Count != 2*maxKeys {
 		t.Fatalf("top row %+v, want other", rows[0])
+	}
+}
+
+// The last-key shortcut counts repeated and alternating keys alike.
+func TestCounterRepeatsAndAlternates(t *testing.T) {
+	c := newCounter[string]()
+	for _, k := range []string{"a", "a", "b", "a", "b", "b", "c", "a"} {
+		c.add(k)
+	}
+	got := c.top(0, str)
+	want := []Row{{"a", 4}, {"b", 3}, {"c", 1}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("top = %v, want %v", got, want)
 	}
 }

@@ -22,25 +22,37 @@ const other = "other"
 
 // counter counts by a comparable key, with a bound. Keys are formatted
 // only when the summary is written, so counting allocates nothing per event.
+// Counts are kept in a slice beside an index, and the last key counted is
+// compared first: in a storm most events repeat the previous one's
+// direction, reason and owner, which then cost no map operation.
 type counter[K comparable] struct {
-	m     map[K]uint64
-	other uint64
+	idx    map[K]int
+	keys   []K
+	counts []uint64
+	last   int // index of the last key counted; -1 before the first
+	other  uint64
 }
 
-func newCounter[K comparable]() *counter[K] { return &counter[K]{m: map[K]uint64{}} }
+func newCounter[K comparable]() *counter[K] { return &counter[K]{idx: map[K]int{}, last: -1} }
 
 func (c *counter[K]) add(k K) {
-	// One map operation per event below the bound (this runs for every
-	// event of a storm); the lookup is needed only once it is reached.
-	if len(c.m) < maxKeys {
-		c.m[k]++
+	if c.last >= 0 && c.keys[c.last] == k {
+		c.counts[c.last]++
 		return
 	}
-	if _, ok := c.m[k]; !ok {
-		c.other++
-		return
+	i, ok := c.idx[k]
+	if !ok {
+		if len(c.keys) >= maxKeys {
+			c.other++
+			return
+		}
+		i = len(c.keys)
+		c.idx[k] = i
+		c.keys = append(c.keys, k)
+		c.counts = append(c.counts, 0)
 	}
-	c.m[k]++
+	c.counts[i]++
+	c.last = i
 }
 
 // Row is one line of a breakdown.
@@ -52,9 +64,10 @@ type Row struct {
 // top returns the n largest rows (all when n is 0), largest first, ties by
 // key, with the folded rest as "other".
 func (c *counter[K]) top(n int, name func(K) string) []Row {
-	rows := make([]Row, 0, len(c.m)+1)
-	at := make(map[string]int, len(c.m))
-	for k, v := range c.m {
+	rows := make([]Row, 0, len(c.keys)+1)
+	at := make(map[string]int, len(c.keys))
+	for i, k := range c.keys {
+		v := c.counts[i]
 		// Keys that are named alike (a cgroup's workload made again once
 		// more was learned of it) are one row.
 		n := name(k)
