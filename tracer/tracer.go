@@ -10,6 +10,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -261,6 +262,11 @@ func Open(cfg Config) (*Tracer, error) {
 		}
 		t.senders = s
 	}
+	// The kernel's BTF, parsed into tens of MB, is needed only to load
+	// and attach: hand the heap it leaves back to the system now, or a
+	// tracer left running keeps it resident (the runtime returns freed
+	// memory only slowly).
+	debug.FreeOSMemory()
 	return t, nil
 }
 
