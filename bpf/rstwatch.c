@@ -125,14 +125,14 @@ int rstwatch_set_state(struct trace_event_raw_inet_sock_set_state *args)
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(rstwatch_destroy_sock_btf, const struct sock *sk)
 {
-	forget_sock(sk);
+	sock_forget((__u64)sk);
 	return 0;
 }
 
 SEC("tracepoint/tcp/tcp_destroy_sock")
 int rstwatch_destroy_sock(struct trace_event_raw_tcp_event_sk *args)
 {
-	forget_sock(args->skaddr);
+	sock_forget((__u64)args->skaddr);
 	return 0;
 }
 

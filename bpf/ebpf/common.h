@@ -143,17 +143,17 @@ struct {
 
 static __always_inline __u32 net_inum(const struct net *net, bool typed)
 {
-	if (!net || !bpf_core_field_exists(net->net_cookie))
-		return KREAD(typed, net, ns.inum);
-
-	__u64 cookie = KREAD(typed, net, net_cookie);
-	__u32 idx = ((ptr_low32((__u64)net) >> 6) * 0x9E3779B1U) >> 26; /* 0..63 */
-	struct netns_slot *s = bpf_map_lookup_elem(&netns_cache, &idx);
+	struct netns_slot *s = NULL;
+	__u64 cookie = 0;
 	__u32 inum;
 
-	if (!s)
-		return KREAD(typed, net, ns.inum);
-	if (s->net == (__u64)net) {
+	if (net && bpf_core_field_exists(net->net_cookie)) {
+		__u32 idx = ((ptr_low32((__u64)net) >> 6) * 0x9E3779B1U) >> 26; /* 0..63 */
+
+		cookie = KREAD(typed, net, net_cookie);
+		s = bpf_map_lookup_elem(&netns_cache, &idx);
+	}
+	if (s && s->net == (__u64)net) {
 		compiler_barrier();
 		inum = s->inum;
 		bool same = s->cookie == cookie;
@@ -162,12 +162,14 @@ static __always_inline __u32 net_inum(const struct net *net, bool typed)
 			return inum;
 	}
 	inum = KREAD(typed, net, ns.inum);
-	s->net = 0;
-	compiler_barrier();
-	s->inum = inum;
-	s->cookie = cookie;
-	compiler_barrier();
-	s->net = (__u64)net;
+	if (s) {
+		s->net = 0;
+		compiler_barrier();
+		s->inum = inum;
+		s->cookie = cookie;
+		compiler_barrier();
+		s->net = (__u64)net;
+	}
 	return inum;
 }
 

@@ -34,9 +34,12 @@ static __always_inline int set_state(const struct sock *sk, int oldstate, int ne
 				     struct tuple *ctx_tuple, bool typed)
 {
 	switch (newstate) {
-	case TCP_SYN_SENT:
-		remember_current(sk, typed);
+	case TCP_SYN_SENT: {
+		struct owner o = {};
+
+		remember_current(sk, &o, typed);
 		break;
+	}
 	case TCP_LISTEN:
 		remember_listener(sk, typed);
 		break;
@@ -83,16 +86,13 @@ static __always_inline int set_state(const struct sock *sk, int oldstate, int ne
 static __always_inline int accepted(struct trace_event_raw_sys_exit *args, bool typed)
 {
 	const struct sock *sk = typed ? accepted_sock_typed(args->ret) : accepted_sock(args->ret);
+	struct owner o = {};
 
 	if (!sk)
 		return 0;
-	remember_current(sk, typed);
-	if (zk_connects && zk_conn(sk, typed)) {
-		struct owner o;
-
-		if (sock_get((__u64)sk, &o))
-			report_connect(sk, &o, true, typed);
-	}
+	/* Reported only when remembered, as a connect's record is. */
+	if (remember_current(sk, &o, typed) && zk_connects && zk_conn(sk, typed))
+		report_connect(sk, &o, true, typed);
 	return 0;
 }
 

@@ -140,7 +140,8 @@ static __always_inline bool sock_get(__u64 sk, struct owner *out)
 }
 
 /*
- * Frees sk's slot before its memory can become another socket. Only sk's
+ * Frees sk's slot before its memory can become another socket (on
+ * tcp_destroy_sock). Only sk's
  * own writer (not running: the socket is being destroyed) takes a slot that
  * holds sk, so the claim cannot meet a writer; readers do not change the
  * sequence.
@@ -345,14 +346,18 @@ static __always_inline void owner_from_current(struct owner *o, bool typed)
 		leader_comm(o->comm, current_task(typed), typed);
 }
 
-/* The current task owns the socket: remember it, counting a full table. */
-static __always_inline void remember_current(const struct sock *sk, bool typed)
+/*
+ * The current task owns the socket: fill o (zeroed by the caller) and
+ * remember it by pointer, counting a full bucket. Returns whether it was
+ * remembered.
+ */
+static __always_inline bool remember_current(const struct sock *sk, struct owner *o, bool typed)
 {
-	struct owner o = {};
-
-	owner_from_current(&o, typed);
-	if (!sock_put((__u64)sk, &o, false))
-		stat_inc(STAT_OWNER_FULL);
+	owner_from_current(o, typed);
+	if (sock_put((__u64)sk, o, false))
+		return true;
+	stat_inc(STAT_OWNER_FULL);
+	return false;
 }
 
 static __always_inline void remember_listener(const struct sock *sk, bool typed)
@@ -363,16 +368,8 @@ static __always_inline void remember_listener(const struct sock *sk, bool typed)
 		.port = KREAD(typed, sk, __sk_common.skc_num),
 	};
 
-	owner_from_current(&o, typed);
-	if (!sock_put((__u64)sk, &o, false))
-		stat_inc(STAT_OWNER_FULL);
+	remember_current(sk, &o, typed);
 	bpf_map_update_elem(&owner_by_listener, &lk, &o, BPF_ANY);
-}
-
-/* The socket's memory may be reused by another socket: forget its pointer. */
-static __always_inline void forget_sock(const struct sock *sk)
-{
-	sock_forget((__u64)sk);
 }
 
 /* Closed by its process (orphaned): the kernel finishes the connection alone. */

@@ -101,11 +101,10 @@ static __always_inline int tuple_from_skb_reversed(const struct sk_buff *skb, st
 		union iphdrs ip;
 		struct tcphdr tcp;
 	} h;
-	union iphdrs ip;
+	const union iphdrs *ip = &h.ip;
 
 	if (bpf_probe_read_kernel(&h, sizeof(h), head + nh))
 		return -1;
-	__builtin_memcpy(&ip, &h.ip, sizeof(ip));
 	if (th == nh + sizeof(struct iphdr)) {
 		__builtin_memcpy(tcp, (__u8 *)&h + sizeof(struct iphdr), sizeof(*tcp));
 	} else if (th == nh + sizeof(struct ipv6hdr)) {
@@ -113,14 +112,14 @@ static __always_inline int tuple_from_skb_reversed(const struct sk_buff *skb, st
 	} else if (bpf_probe_read_kernel(tcp, sizeof(*tcp), head + th)) {
 		return -1;
 	}
-	if (ip.v4.version == 4) {
+	if (ip->v4.version == 4) {
 		t->family = AF_INET;
-		__builtin_memcpy(t->raddr, &ip.v4.saddr, 4);
-		__builtin_memcpy(t->laddr, &ip.v4.daddr, 4);
-	} else if (ip.v4.version == 6) {
+		__builtin_memcpy(t->raddr, &ip->v4.saddr, 4);
+		__builtin_memcpy(t->laddr, &ip->v4.daddr, 4);
+	} else if (ip->v4.version == 6) {
 		t->family = AF_INET6;
-		__builtin_memcpy(t->raddr, &ip.v6.saddr, 16);
-		__builtin_memcpy(t->laddr, &ip.v6.daddr, 16);
+		__builtin_memcpy(t->raddr, &ip->v6.saddr, 16);
+		__builtin_memcpy(t->laddr, &ip->v6.daddr, 16);
 		tuple_unmap(t);
 	} else {
 		return -1;
