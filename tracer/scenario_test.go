@@ -292,6 +292,13 @@ var programKinds = []struct {
 	classic bool
 }{{"typed", false}, {"classic", true}}
 
+// typedAcceptHere says whether this kernel can run the typed accept, which
+// needs the bpf_rdonly_cast kfunc (6.2+); its BTF is parsed once.
+var typedAcceptHere = sync.OnceValue(func() bool {
+	kspec, err := btf.LoadKernelSpec()
+	return err == nil && typedPointExists(kspec, AttachPoint{Group: "syscalls", Name: "sys_exit_accept4"})
+})
+
 // requireKind fails unless the tracer attached the kind of programs asked
 // for: a typed program that silently fell back would leave the fast path
 // untested. Every kernel rstwatch supports (5.8+) loads tp_btf programs.
@@ -299,8 +306,7 @@ func requireKind(t testing.TB, tr *Tracer, classic bool) {
 	t.Helper()
 	progs := tr.TypedPrograms()
 	names := []string{rstwatchProgRstwatchSendResetBtf, rstwatchProgRstwatchReceiveResetBtf, rstwatchProgRstwatchSetStateBtf}
-	// The typed accept needs the bpf_rdonly_cast kfunc (6.2+).
-	if kspec, err := btf.LoadKernelSpec(); err == nil && typedPointExists(kspec, AttachPoint{Group: "syscalls", Name: "sys_exit_accept4"}) {
+	if typedAcceptHere() {
 		names = append(names, rstwatchProgRstwatchAccept4Btf)
 	}
 	for _, name := range names {

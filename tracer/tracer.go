@@ -277,6 +277,19 @@ const (
 	sockWays  = 4
 )
 
+// buckets is how many buckets of ways slots hold at least slots (at least
+// one), a power of two: the programs mask a hash with it minus one.
+func buckets(slots, ways int) uint32 {
+	return uint32(1) << bits.Len32(uint32(max(slots/ways, 1))-1)
+}
+
+// portReport and portZK are PORT_REPORT and PORT_ZK in bpf/ebpf/common.h:
+// which of the two port bitmaps.
+const (
+	portReport = 0
+	portZK     = 1
+)
+
 // maxCgroups is the size of the kernel's cgroup filter.
 const maxCgroups = 1024
 
@@ -290,10 +303,10 @@ func (t *Tracer) configure(spec *ebpf.CollectionSpec) error {
 	// is: at the default size ~0.08% of them with 20k sockets live, ~0.8%
 	// with 40k, counted), half as many for closed connections, whose
 	// oldest entries are replaced.
-	sockBuckets := uint32(1) << bits.Len32(uint32(max(cfg.OwnerTableSize/sockWays, 1))-1)
+	sockBuckets := buckets(cfg.OwnerTableSize, sockWays)
 	spec.Maps[rstwatchMapOwnerBySock].MaxEntries = sockBuckets
-	buckets := uint32(1) << bits.Len32(uint32(max(cfg.OwnerTableSize/2/tupleWays, 1))-1)
-	spec.Maps[rstwatchMapOwnerByTuple].MaxEntries = buckets
+	tupleBuckets := buckets(cfg.OwnerTableSize/2, tupleWays)
+	spec.Maps[rstwatchMapOwnerByTuple].MaxEntries = tupleBuckets
 	if !cfg.Aggregate {
 		spec.Maps[rstwatchMapCounts].MaxEntries = 1
 	}
@@ -311,7 +324,7 @@ func (t *Tracer) configure(spec *ebpf.CollectionSpec) error {
 		"aggregate":         cfg.Aggregate,
 		"zk_connects":       len(cfg.ZKPorts) > 0,
 		"wakeup_bytes":      uint64(0),
-		"tuple_bucket_mask": buckets - 1,
+		"tuple_bucket_mask": tupleBuckets - 1,
 		"sock_bucket_mask":  sockBuckets - 1,
 	}
 	if !cfg.WakeupPerEvent {
@@ -400,14 +413,14 @@ func (t *Tracer) UsesFentryFallback() bool {
 
 // fillFilters writes the port and cgroup sets the programs look up.
 func (t *Tracer) fillFilters() error {
-	// Two bitmaps of 1024 words: PORT_REPORT and PORT_ZK in common.h.
+	// Two bitmaps of 1024 words (port_has in common.h).
 	words := map[uint32]uint64{}
 	set := func(bitmap uint32, p uint16) { words[bitmap<<10|uint32(p>>6)] |= 1 << (p & 63) }
 	for _, p := range t.cfg.Ports {
-		set(0, p)
+		set(portReport, p)
 	}
 	for _, p := range t.cfg.ZKPorts {
-		set(1, p)
+		set(portZK, p)
 	}
 	for k, w := range words {
 		if err := t.objs.Ports.Put(k, w); err != nil {
