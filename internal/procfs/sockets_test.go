@@ -19,26 +19,34 @@ func TestSocketInode(t *testing.T) {
 	}
 }
 
-// A socket this process holds is found under its own pid and name.
-func TestLookupOwnSocket(t *testing.T) {
+// listenerInode opens a listener on loopback for the test and returns its
+// socket's inode.
+func listenerInode(t *testing.T) uint64 {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	f, err := ln.(*net.TCPListener).File()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
 		t.Fatal(err)
 	}
+	return st.Ino
+}
+
+// A socket this process holds is found under its own pid and name.
+func TestLookupOwnSocket(t *testing.T) {
+	ino := listenerInode(t)
 	s := NewSockets("/proc")
-	o, ok := s.Lookup(st.Ino)
+	o, ok := s.Lookup(ino)
 	if !ok || o.PID != uint32(os.Getpid()) || o.Comm != Comm("/proc", uint32(os.Getpid())) || o.Comm == "" {
-		t.Fatalf("Lookup(%d) = %+v, %v", st.Ino, o, ok)
+		t.Fatalf("Lookup(%d) = %+v, %v", ino, o, ok)
 	}
 }
 
@@ -96,32 +104,19 @@ func TestParseTCP(t *testing.T) {
 
 // WalkSockets and Holds find this test's own socket.
 func TestWalkSocketsSelf(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		t.Fatal(err)
-	}
+	ino := listenerInode(t)
 	self := uint32(os.Getpid())
 	found := false
 	WalkSockets("/proc", func(pid uint32, inode uint64) bool {
-		if inode == st.Ino {
+		if inode == ino {
 			found = found || pid == self
 		}
 		return true
 	})
 	if !found {
-		t.Errorf("WalkSockets did not find socket %d in pid %d", st.Ino, self)
+		t.Errorf("WalkSockets did not find socket %d in pid %d", ino, self)
 	}
-	if !Holds("/proc", self, st.Ino) || Holds("/proc", self, st.Ino+1<<40) {
-		t.Errorf("Holds is wrong about socket %d", st.Ino)
+	if !Holds("/proc", self, ino) || Holds("/proc", self, ino+1<<40) {
+		t.Errorf("Holds is wrong about socket %d", ino)
 	}
 }
