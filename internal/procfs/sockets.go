@@ -86,35 +86,30 @@ func WalkSockets(root string, fn func(pid uint32, inode uint64) bool) {
 	}
 	slices.Sort(pids)
 	for _, pid := range pids {
-		fdDir := filepath.Join(root, strconv.FormatUint(uint64(pid), 10), "fd")
-		fds, err := os.ReadDir(fdDir)
+		eachSocket(root, pid, func(inode uint64) bool { return fn(pid, inode) })
+	}
+}
+
+// eachSocket calls fn with the inode of every socket process pid (under
+// root) has open, until fn returns false, and reports whether it did.
+func eachSocket(root string, pid uint32, fn func(inode uint64) bool) (stopped bool) {
+	fdDir := filepath.Join(root, strconv.FormatUint(uint64(pid), 10), "fd")
+	fds, _ := os.ReadDir(fdDir)
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
 		if err != nil {
 			continue
 		}
-		for _, fd := range fds {
-			target, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
-			if err != nil {
-				continue
-			}
-			if inode, ok := socketInode(target); ok && !fn(pid, inode) {
-				break
-			}
+		if inode, ok := socketInode(target); ok && !fn(inode) {
+			return true
 		}
 	}
+	return false
 }
 
 // Holds reports whether process pid (under root) has the socket inode open.
 func Holds(root string, pid uint32, inode uint64) bool {
-	fdDir := filepath.Join(root, strconv.FormatUint(uint64(pid), 10), "fd")
-	fds, _ := os.ReadDir(fdDir)
-	for _, fd := range fds {
-		if target, err := os.Readlink(filepath.Join(fdDir, fd.Name())); err == nil {
-			if n, ok := socketInode(target); ok && n == inode {
-				return true
-			}
-		}
-	}
-	return false
+	return eachSocket(root, pid, func(n uint64) bool { return n != inode })
 }
 
 // socketInode parses an fd link target such as "socket:[12345]".
