@@ -108,6 +108,23 @@ func Attach(k Kind) (*Floor, error) {
 	return f, nil
 }
 
+// ResetRuns sums the run counts of the programs on the two reset
+// tracepoints: the events an empty floor saw (BPF statistics must be on).
+func (f *Floor) ResetRuns() (uint64, error) {
+	var n uint64
+	for i, p := range f.progs {
+		if i >= 2 {
+			break // attachments put the reset tracepoints first
+		}
+		st, err := p.Stats()
+		if err != nil {
+			return 0, fmt.Errorf("reading a floor program's statistics: %w", err)
+		}
+		n += st.RunCount
+	}
+	return n, nil
+}
+
 // Programs are the attached programs, for their run-time statistics.
 func (f *Floor) Programs() []*ebpf.Program { return f.progs }
 

@@ -18,8 +18,9 @@ const (
 
 // floorTracer runs inside the harness: its cost is all in the kernel, in
 // the storm's own context, so there is no tracer process to measure. The
-// reset-tracepoint floors run in the storms, the every-hook floors in the
-// churn, where the reset programs never run.
+// reset-tracepoint floors run in the storms; the every-hook floors run in
+// the churn, where the reset programs never run, and in the storms, where
+// they show what being attached to rstwatch's other hooks costs a reset.
 func floorTracer(k floor.Kind) Tracer {
 	how := "own BPF: return 0 on both reset tracepoints (cilium/ebpf)"
 	var shapes []storm.Shape
@@ -28,10 +29,10 @@ func floorTracer(k floor.Kind) Tracer {
 		how = "own BPF: per-CPU array counter on both reset tracepoints (cilium/ebpf)"
 	case floor.HooksClassic:
 		how = "own BPF: return 0 on every hook rstwatch uses, as classic tracepoints"
-		shapes = []storm.Shape{storm.Churn}
+		shapes = storm.Shapes
 	case floor.HooksTyped:
 		how = "own BPF: return 0 on every hook rstwatch uses, BTF-typed (tp_btf) but for the accept syscall tracepoints"
-		shapes = []storm.Shape{storm.Churn}
+		shapes = storm.Shapes
 	}
 	return Tracer{
 		Name:   "floor-" + k.String(),
@@ -60,21 +61,33 @@ func (s *floorSession) programs() (*measure.Programs, error) {
 }
 
 func (s *floorSession) mark() error {
-	if s.kind != floor.Count {
-		return nil
+	var err error
+	switch s.kind {
+	case floor.Count:
+		s.before, err = s.f.Count()
+	case floor.HooksClassic, floor.HooksTyped:
+		s.before, err = s.f.ResetRuns()
 	}
-	n, err := s.f.Count()
-	s.before = n
 	return err
 }
 
 func (s *floorSession) stop(context.Context) (tally, error) {
 	tl := tally{PerReset: 2, Unit: "events"}
 	defer s.f.Close()
-	if s.kind != floor.Count {
+	switch s.kind {
+	case floor.Empty:
 		// The empty programs count nothing; their run count is in the BPF
 		// statistics.
 		tl.FromRunCount = true
+		return tl, nil
+	case floor.HooksClassic, floor.HooksTyped:
+		// Only the reset programs' runs are events; the other hooks run
+		// for every socket too.
+		n, err := s.f.ResetRuns()
+		if err != nil {
+			return tl, err
+		}
+		tl.Received = n - s.before
 		return tl, nil
 	}
 	n, err := s.f.Count()
