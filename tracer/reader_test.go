@@ -21,10 +21,16 @@ type fakeSource struct {
 	deadlines int
 	closed    bool
 	onEmpty   func()
+	// future counts passes that would have blocked (a deadline ahead).
+	future int
 }
 
-func (f *fakeSource) SetDeadline(time.Time) {}
-func (f *fakeSource) Close() error          { f.closed = true; return nil }
+func (f *fakeSource) SetDeadline(d time.Time) {
+	if d.After(time.Now()) {
+		f.future++
+	}
+}
+func (f *fakeSource) Close() error { f.closed = true; return nil }
 func (f *fakeSource) ReadInto(r *ringbuf.Record) error {
 	if len(f.records) == 0 {
 		f.deadlines++
@@ -101,6 +107,52 @@ func TestLoopDeliversThenStopsAndDrains(t *testing.T) {
 	}
 	if passes < 2 {
 		t.Fatalf("PassDone called %d times", passes)
+	}
+}
+
+// While every pass finds a few records the reader waits on a timer and
+// drains without blocking; a pass that found nothing, or more than an
+// eighth of the ring, waits in the ring buffer (where the kernel can wake
+// it early).
+func TestLoopWaitsOnATimerWhileRecordsCome(t *testing.T) {
+	rec := rawEvent(testRecord(1))
+	ctx, cancel := context.WithCancel(context.Background())
+	src := &fakeSource{records: [][]byte{rec}}
+	script := []int{1, 1, 0, 40, 0} // records that arrive for passes 2, 3, ...
+	src.onEmpty = func() {
+		if src.deadlines > len(script) {
+			cancel()
+			return
+		}
+		for range script[src.deadlines-1] {
+			src.records = append(src.records, rec)
+		}
+	}
+	var blocking []bool
+	l := &loop{src: src, dec: newDecoder(nil, clockOffset{}), interval: time.Millisecond,
+		ring: 32 * (len(rec) + ringRecordHeader), // an eighth: 4 records
+		cb:   Callbacks{PassDone: func() { blocking = append(blocking, src.future > 0); src.future = 0 }},
+		log:  func(string, ...any) {}}
+	if err := l.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Pass 1 blocks (nothing read before it); 2, 3 and 4 follow a pass
+	// that read one record; 5 follows an empty pass, 6 one that read 40
+	// records (more than an eighth); the last, after the cancel, drains.
+	want := []bool{true, false, false, false, true, true, false}
+	if fmt.Sprint(blocking[:min(len(blocking), len(want))]) != fmt.Sprint(want) {
+		t.Fatalf("blocking waits per pass %v, want %v", blocking, want)
+	}
+	for _, c := range []struct {
+		read int
+		want bool
+	}{{0, false}, {1, true}, {l.ring / 8, true}, {l.ring/8 + 1, false}} {
+		if got := l.timerWait(c.read); got != c.want {
+			t.Errorf("timerWait(%d) = %v, want %v", c.read, got, c.want)
+		}
+	}
+	if (&loop{}).timerWait(100) {
+		t.Error("without a ring size the reader must always wait in the ring buffer")
 	}
 }
 
