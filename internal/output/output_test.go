@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -307,5 +308,50 @@ func TestCounterRepeatsAndAlternates(t *testing.T) {
 	want := []Row{{"a", 4}, {"b", 3}, {"c", 1}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("top = %v, want %v", got, want)
+	}
+}
+
+// The two-key shortcut counts exactly what a plain map would, bound
+// included: random runs over a few keys (storm-like alternation) and many
+// (past the bound).
+func TestCounterMatchesAPlainCount(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	kinds := []func() *counter[int]{
+		newCounter[int],
+		// With a hash filter past the bound: a spread hash and one that
+		// collides a lot (the filter may only say "not counted" wrongly
+		// never, "maybe" often).
+		func() *counter[int] { return newHashedCounter(func(k int) uint16 { return uint16(k * 40503) }) },
+		func() *counter[int] { return newHashedCounter(func(k int) uint16 { return uint16(k % 7) }) },
+	}
+	for n := range len(kinds) * 4 {
+		distinct := []int{2, 3, 5, 2 * maxKeys}[n%4]
+		c := kinds[n/4]()
+		want, order := map[int]uint64{}, map[int]bool{}
+		var other uint64
+		for range 20000 {
+			k := rng.IntN(distinct)
+			if rng.IntN(4) == 0 {
+				k = 0 // a hot key, as a storm's fixed remote
+			}
+			c.add(k)
+			if !order[k] && len(order) >= maxKeys {
+				other++
+				continue
+			}
+			order[k] = true
+			want[k]++
+		}
+		if c.other != other {
+			t.Fatalf("%d keys: other = %d, want %d", distinct, c.other, other)
+		}
+		for i, k := range c.keys {
+			if c.counts[i] != want[k] {
+				t.Fatalf("%d keys: count of %d = %d, want %d", distinct, k, c.counts[i], want[k])
+			}
+		}
+		if len(c.keys) != len(want) {
+			t.Fatalf("%d keys: %d counted, want %d", distinct, len(c.keys), len(want))
+		}
 	}
 }

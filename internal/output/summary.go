@@ -2,6 +2,7 @@ package output
 
 import (
 	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -22,23 +23,50 @@ const other = "other"
 
 // counter counts by a comparable key, with a bound. Keys are formatted
 // only when the summary is written, so counting allocates nothing per event.
-// Counts are kept in a slice beside an index, and the last key counted is
-// compared first: in a storm most events repeat the previous one's
-// direction, reason and owner, which then cost no map operation.
+// Counts are kept in a slice beside an index, and the last two keys counted
+// are compared first: in a storm most events repeat the direction, reason,
+// owner and remote of the event before the previous one (the rows of a
+// reset's two ends alternate), which then cost no map operation.
 type counter[K comparable] struct {
 	idx    map[K]int
 	keys   []K
 	counts []uint64
-	last   int // index of the last key counted; -1 before the first
+	recent [2]int // indexes of the last two keys counted, latest first; -1 before
 	other  uint64
+	// With hash set, a bit per hash of the counted keys: once the bound is
+	// reached, a key whose bit is clear is not counted on its own without
+	// a map lookup (in a storm every sent row has a new remote port).
+	hash func(K) uint16
+	bits *[1 << 10]uint64
 }
 
-func newCounter[K comparable]() *counter[K] { return &counter[K]{idx: map[K]int{}, last: -1} }
+func newHashedCounter[K comparable](hash func(K) uint16) *counter[K] {
+	c := newCounter[K]()
+	c.hash, c.bits = hash, new([1 << 10]uint64)
+	return c
+}
+
+func newCounter[K comparable]() *counter[K] {
+	return &counter[K]{idx: map[K]int{}, recent: [2]int{-1, -1}}
+}
 
 func (c *counter[K]) add(k K) {
-	if c.last >= 0 && c.keys[c.last] == k {
-		c.counts[c.last]++
+	if i := c.recent[0]; i >= 0 && c.keys[i] == k {
+		c.counts[i]++
 		return
+	}
+	if i := c.recent[1]; i >= 0 && c.keys[i] == k {
+		c.counts[i]++
+		c.recent = [2]int{i, c.recent[0]}
+		return
+	}
+	var h uint16
+	if c.hash != nil {
+		h = c.hash(k)
+		if len(c.keys) >= maxKeys && c.bits[h>>6]&(1<<(h&63)) == 0 {
+			c.other++
+			return
+		}
 	}
 	i, ok := c.idx[k]
 	if !ok {
@@ -46,13 +74,16 @@ func (c *counter[K]) add(k K) {
 			c.other++
 			return
 		}
+		if c.bits != nil {
+			c.bits[h>>6] |= 1 << (h & 63)
+		}
 		i = len(c.keys)
 		c.idx[k] = i
 		c.keys = append(c.keys, k)
 		c.counts = append(c.counts, 0)
 	}
 	c.counts[i]++
-	c.last = i
+	c.recent = [2]int{i, c.recent[0]}
 }
 
 // Row is one line of a breakdown.
@@ -159,13 +190,21 @@ type Summary struct {
 	zk        *counter[zkKey]
 }
 
+// addrPortHash mixes an endpoint's last eight address bytes and its port
+// (Fibonacci hashing): cheap, and enough to spread a storm's ports.
+func addrPortHash(ap netip.AddrPort) uint16 {
+	b := ap.Addr().As16()
+	x := binary.LittleEndian.Uint64(b[8:]) ^ uint64(ap.Port())<<48 ^ uint64(ap.Port())
+	return uint16((x * 0x9E3779B97F4A7C15) >> 48)
+}
+
 func NewSummary(start time.Time) *Summary {
 	return &Summary{
 		Start:     start,
 		direction: newCounter[event.Direction](),
 		reason:    newCounter[string](),
 		owner:     newCounter[ownerKey](),
-		remote:    newCounter[netip.AddrPort](),
+		remote:    newHashedCounter(addrPortHash),
 		zk:        newCounter[zkKey](),
 	}
 }
