@@ -407,26 +407,41 @@ func (cl *clients) pruneLocked(now time.Time) {
 // recognised too.
 func (cl *clients) isRstwatch(ev *event.Event) bool {
 	l, r := unmap(ev.Local), unmap(ev.Remote)
+	// Every event asks (a storm's too): one lock, no allocation, and the
+	// processes' answers from the cache where it has them.
+	type proc struct {
+		pid  uint32
+		comm string
+	}
+	var ask [3]proc
+	n := 0
 	cl.mu.Lock()
-	_, f1 := cl.foreign[connKey{l, r}]
-	_, f2 := cl.foreign[connKey{r, l}]
-	var makers []*connRecord
-	for _, k := range []connKey{{l, r}, {r, l}} {
-		if c := cl.conns[k]; c != nil && c.clientPID != 0 {
-			cp := *c
-			makers = append(makers, &cp)
+	if len(cl.foreign) > 0 {
+		_, f1 := cl.foreign[connKey{l, r}]
+		_, f2 := cl.foreign[connKey{r, l}]
+		if f1 || f2 {
+			cl.mu.Unlock()
+			return true
+		}
+	}
+	if len(cl.conns) > 0 {
+		for _, k := range [2]connKey{{l, r}, {r, l}} {
+			if c := cl.conns[k]; c != nil && c.clientPID != 0 {
+				ask[n] = proc{c.clientPID, c.clientComm}
+				n++
+			}
 		}
 	}
 	cl.mu.Unlock()
-	if f1 || f2 {
-		return true
+	if o := ev.Owner; o != nil && o.Source != event.OwnerListener {
+		ask[n] = proc{o.PID, o.Comm}
+		n++
 	}
 	yes := false
-	for _, c := range makers {
-		yes = yes || cl.rstwatchPID(c.clientPID, c.clientComm)
-	}
-	if o := ev.Owner; !yes && o != nil && o.Source != event.OwnerListener {
-		yes = cl.rstwatchPID(o.PID, o.Comm)
+	for _, p := range ask[:n] {
+		if yes = cl.rstwatchPID(p.pid, p.comm); yes {
+			break
+		}
 	}
 	if yes {
 		cl.mu.Lock()
