@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
 )
 
 // Kind selects which programs are attached.
@@ -25,6 +28,10 @@ const (
 	// HooksTyped returns at once on every hook rstwatch uses, BTF-typed
 	// (tp_btf) where the hook has a typed form (all but accept).
 	HooksTyped
+	// Ring streams a record of rstwatch's size per event through a ring
+	// buffer of rstwatch's default size to a reader that only counts: the
+	// ceiling for a tracer that streams every event.
+	Ring
 )
 
 func (k Kind) String() string {
@@ -35,6 +42,8 @@ func (k Kind) String() string {
 		return "hooks-classic"
 	case HooksTyped:
 		return "hooks-typed"
+	case Ring:
+		return "ring"
 	}
 	return "empty"
 }
@@ -44,6 +53,12 @@ type Floor struct {
 	objs  floorObjects
 	progs []*ebpf.Program
 	links []link.Link
+
+	// The Ring kind's reader.
+	ring *ringbuf.Reader
+	read atomic.Uint64
+	stop chan struct{}
+	done chan struct{}
 }
 
 // attachment is one program and where it goes.
@@ -59,6 +74,8 @@ func (f *Floor) attachments(k Kind) []attachment {
 		return []attachment{{o.EmptySend, "tcp", "tcp_send_reset"}, {o.EmptyReceive, "tcp", "tcp_receive_reset"}}
 	case Count:
 		return []attachment{{o.CountSend, "tcp", "tcp_send_reset"}, {o.CountReceive, "tcp", "tcp_receive_reset"}}
+	case Ring:
+		return []attachment{{o.RingSend, "", "tcp_send_reset"}, {o.RingReceive, "", "tcp_receive_reset"}}
 	}
 	accept := []attachment{
 		{o.HookClassicAccept4, "syscalls", "sys_exit_accept4"},
@@ -105,7 +122,55 @@ func Attach(k Kind) (*Floor, error) {
 		f.links = append(f.links, l)
 		f.progs = append(f.progs, a.prog)
 	}
+	if k == Ring {
+		rd, err := ringbuf.NewReader(f.objs.FloorRing)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("opening the ring floor's ring buffer: %w", err)
+		}
+		f.ring, f.stop, f.done = rd, make(chan struct{}), make(chan struct{})
+		go f.drain()
+	}
 	return f, nil
+}
+
+// ringPoll is how often the ring floor's reader drains, as rstwatch's
+// while records come.
+const ringPoll = 5 * time.Millisecond
+
+// drain counts the ring's records every ringPoll, waiting on a timer
+// between passes, until stop is closed; a last pass takes what is left.
+func (f *Floor) drain() {
+	defer close(f.done)
+	var rec ringbuf.Record
+	for {
+		f.ring.SetDeadline(time.Now())
+		for f.ring.ReadInto(&rec) == nil {
+			f.read.Add(1)
+		}
+		select {
+		case <-f.stop:
+			f.ring.SetDeadline(time.Now())
+			for f.ring.ReadInto(&rec) == nil {
+				f.read.Add(1)
+			}
+			return
+		case <-time.After(ringPoll):
+		}
+	}
+}
+
+// RingRead is how many records the ring floor's reader has counted, and
+// how many the programs could not reserve (the ring was full).
+func (f *Floor) RingRead() (read, lost uint64, err error) {
+	var perCPU []uint64
+	if err := f.objs.FloorLost.Lookup(uint32(0), &perCPU); err != nil {
+		return 0, 0, fmt.Errorf("reading the ring floor's lost counter: %w", err)
+	}
+	for _, v := range perCPU {
+		lost += v
+	}
+	return f.read.Load(), lost, nil
 }
 
 // ResetRuns sums the run counts of the programs on the two reset
@@ -148,6 +213,12 @@ func (f *Floor) Close() error {
 		errs = append(errs, l.Close())
 	}
 	f.links = nil
+	if f.ring != nil {
+		close(f.stop)
+		<-f.done
+		errs = append(errs, f.ring.Close())
+		f.ring = nil
+	}
 	errs = append(errs, f.objs.Close())
 	return errors.Join(errs...)
 }

@@ -17,6 +17,8 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	floorMapFloorCounts              = "floor_counts"
+	floorMapFloorLost                = "floor_lost"
+	floorMapFloorRing                = "floor_ring"
 	floorProgCountReceive            = "count_receive"
 	floorProgCountSend               = "count_send"
 	floorProgEmptyReceive            = "empty_receive"
@@ -33,6 +35,8 @@ const (
 	floorProgHookTypedReceiveReset   = "hook_typed_receive_reset"
 	floorProgHookTypedSendReset      = "hook_typed_send_reset"
 	floorProgHookTypedSetState       = "hook_typed_set_state"
+	floorProgRingReceive             = "ring_receive"
+	floorProgRingSend                = "ring_send"
 )
 
 // loadFloor returns the embedded CollectionSpec for floor.
@@ -93,6 +97,8 @@ type floorProgramSpecs struct {
 	HookTypedReceiveReset   *ebpf.ProgramSpec `ebpf:"hook_typed_receive_reset"`
 	HookTypedSendReset      *ebpf.ProgramSpec `ebpf:"hook_typed_send_reset"`
 	HookTypedSetState       *ebpf.ProgramSpec `ebpf:"hook_typed_set_state"`
+	RingReceive             *ebpf.ProgramSpec `ebpf:"ring_receive"`
+	RingSend                *ebpf.ProgramSpec `ebpf:"ring_send"`
 }
 
 // floorMapSpecs contains maps before they are loaded into the kernel.
@@ -100,6 +106,8 @@ type floorProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorMapSpecs struct {
 	FloorCounts *ebpf.MapSpec `ebpf:"floor_counts"`
+	FloorLost   *ebpf.MapSpec `ebpf:"floor_lost"`
+	FloorRing   *ebpf.MapSpec `ebpf:"floor_ring"`
 }
 
 // floorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -129,11 +137,15 @@ func (o *floorObjects) Close() error {
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorMaps struct {
 	FloorCounts *ebpf.Map `ebpf:"floor_counts"`
+	FloorLost   *ebpf.Map `ebpf:"floor_lost"`
+	FloorRing   *ebpf.Map `ebpf:"floor_ring"`
 }
 
 func (m *floorMaps) Close() error {
 	return _FloorClose(
 		m.FloorCounts,
+		m.FloorLost,
+		m.FloorRing,
 	)
 }
 
@@ -163,6 +175,8 @@ type floorPrograms struct {
 	HookTypedReceiveReset   *ebpf.Program `ebpf:"hook_typed_receive_reset"`
 	HookTypedSendReset      *ebpf.Program `ebpf:"hook_typed_send_reset"`
 	HookTypedSetState       *ebpf.Program `ebpf:"hook_typed_set_state"`
+	RingReceive             *ebpf.Program `ebpf:"ring_receive"`
+	RingSend                *ebpf.Program `ebpf:"ring_send"`
 }
 
 func (p *floorPrograms) Close() error {
@@ -183,6 +197,8 @@ func (p *floorPrograms) Close() error {
 		p.HookTypedReceiveReset,
 		p.HookTypedSendReset,
 		p.HookTypedSetState,
+		p.RingReceive,
+		p.RingSend,
 	)
 }
 

@@ -40,6 +40,7 @@ func Tracers(rstwatch string) []Tracer {
 		floorTracer(floorCount),
 		floorTracer(floorHooksClassic),
 		floorTracer(floorHooksTyped),
+		floorTracer(floorRing),
 		tcpdump("tcpdump-pcap", true),
 		tcpdump("tcpdump-text", false),
 		bpftrace("bpftrace-printf", bpftracePrintf),

@@ -14,6 +14,7 @@ const (
 	floorCount        = floor.Count
 	floorHooksClassic = floor.HooksClassic
 	floorHooksTyped   = floor.HooksTyped
+	floorRing         = floor.Ring
 )
 
 // floorTracer runs inside the harness: its cost is all in the kernel, in
@@ -33,6 +34,9 @@ func floorTracer(k floor.Kind) Tracer {
 	case floor.HooksTyped:
 		how = "own BPF: return 0 on every hook rstwatch uses, BTF-typed (tp_btf) but for the accept syscall tracepoints"
 		shapes = storm.Shapes
+	case floor.Ring:
+		how = "own BPF: a 152-byte record (rstwatch's) per event into an 8 MiB ring buffer on both reset tracepoints (tp_btf), no wake-up; the bench's reader drains it every 5 ms and only counts"
+		shapes = []storm.Shape{storm.Refused, storm.Linger}
 	}
 	return Tracer{
 		Name:   "floor-" + k.String(),
@@ -49,9 +53,10 @@ func floorTracer(k floor.Kind) Tracer {
 }
 
 type floorSession struct {
-	f      *floor.Floor
-	kind   floor.Kind
-	before uint64
+	f          *floor.Floor
+	kind       floor.Kind
+	before     uint64
+	lostBefore uint64
 }
 
 func (s *floorSession) pid() int { return 0 }
@@ -67,6 +72,8 @@ func (s *floorSession) mark() error {
 		s.before, err = s.f.Count()
 	case floor.HooksClassic, floor.HooksTyped:
 		s.before, err = s.f.ResetRuns()
+	case floor.Ring:
+		s.before, s.lostBefore, err = s.f.RingRead()
 	}
 	return err
 }
@@ -88,6 +95,14 @@ func (s *floorSession) stop(context.Context) (tally, error) {
 			return tl, err
 		}
 		tl.Received = n - s.before
+		return tl, nil
+	case floor.Ring:
+		n, lost, err := s.f.RingRead()
+		if err != nil {
+			return tl, err
+		}
+		lost -= s.lostBefore
+		tl.Received, tl.Lost = n-s.before, &lost
 		return tl, nil
 	}
 	n, err := s.f.Count()

@@ -31,20 +31,23 @@ func (rep *Report) Markdown(w io.Writer) {
 			continue
 		}
 		if !header {
-			fmt.Fprintln(w, "| configuration | storm | rate × baseline | × floor-hooks-typed | resets/s | tracer CPU µs/event | received / generated | lost (tracer's count, max) | peak RSS MB | BPF ns/event | BPF ns/event net of floor-empty | runs |")
-			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+			fmt.Fprintln(w, "| configuration | storm | rate × baseline | × floor-hooks-typed | × floor-ring | resets/s | tracer CPU µs/event | received / generated | lost (tracer's count, max) | peak RSS MB | BPF ns/event | BPF ns/event net of floor-empty | runs |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 			header = true
 		}
 		recv := "n/a"
 		if r.ReceivedFrac != nil {
 			recv = fmt.Sprintf("%.4f %s", *r.ReceivedFrac, r.Unit)
 		}
-		typed := "n/a"
+		typed, ring := "n/a", "n/a"
 		if r.Config != Baseline && r.Config != cfgFloorHooksTyped {
 			typed = f(opt(rep.floorRatio(r.Config, cfgFloorHooksTyped, r.Shape)), "%.3f")
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			r.Config, r.Shape, f(r.Ratio, "%.3f"), typed, f(r.Rate, "%.0f"), f(r.CPUPerEventUs, "%.3f"), recv,
+		if r.Config != Baseline && r.Config != cfgFloorRing {
+			ring = f(opt(rep.floorRatio(r.Config, cfgFloorRing, r.Shape)), "%.3f")
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Config, r.Shape, f(r.Ratio, "%.3f"), typed, ring, f(r.Rate, "%.0f"), f(r.CPUPerEventUs, "%.3f"), recv,
 			u(r.LostMax, 1, "%.0f"), u(r.PeakRSSMax, 1<<20, "%.1f"), f(r.BPFNsPerEvent, "%.0f"), f(r.BPFNetNsPerEvent, "%.0f"), runsText(r))
 	}
 	rep.churnMarkdown(w)

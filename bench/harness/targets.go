@@ -16,6 +16,7 @@ const (
 	cfgFloorEmpty        = "floor-empty"
 	cfgFloorHooksClassic = "floor-hooks-classic"
 	cfgFloorHooksTyped   = "floor-hooks-typed"
+	cfgFloorRing         = "floor-ring"
 
 	minChurnRatio      = 0.97  // serve and trace on connection churn without resets
 	minServeStormRatio = 0.95  // serve, refused storm
