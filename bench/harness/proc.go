@@ -135,20 +135,33 @@ func (p *proc) mark() error {
 // end stops the process (SIGINT, then SIGKILL) and fills in its CPU since
 // mark and its peak RSS.
 func (p *proc) end(ctx context.Context) (tally, error) {
-	// VmHWM while it lives; the exit's rusage covers a last peak too.
-	if hwm, err := measure.PeakRSS(p.pid()); err == nil {
-		p.peak = hwm
-	}
+	// VmHWM while it lives, read again every few milliseconds until it
+	// exits (a summary written at exit may raise it). Not the exit's
+	// rusage: the process was started by vfork and exec, and Linux counts
+	// the parent's memory, which the child shared until exec, in the
+	// child's maxrss (the bench's own ~20-37 MB were reported as
+	// tcpdump's).
+	p.samplePeak()
 	p.cmd.Process.Signal(syscall.SIGINT)
 	t := time.NewTimer(stopTimeout)
 	defer t.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	var killed bool
-	select {
-	case <-p.exited:
-	case <-t.C:
-		killed = true
-	case <-ctx.Done():
-		killed = true
+wait:
+	for {
+		select {
+		case <-p.exited:
+			break wait
+		case <-tick.C:
+			p.samplePeak()
+		case <-t.C:
+			killed = true
+			break wait
+		case <-ctx.Done():
+			killed = true
+			break wait
+		}
 	}
 	if killed {
 		p.cmd.Process.Kill()
@@ -159,12 +172,19 @@ func (p *proc) end(ctx context.Context) (tally, error) {
 	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		total := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		tl.CPU, tl.HaveCPU = total-p.cpuMark, true
-		tl.PeakRSS = max(p.peak, uint64(ru.Maxrss)<<10)
+		tl.PeakRSS = p.peak
 	}
 	if killed {
 		return tl, fmt.Errorf("%s did not stop within %v of SIGINT: killed", p.cmd.Path, stopTimeout)
 	}
 	return tl, nil
+}
+
+// samplePeak raises p.peak to the process's VmHWM, if it still has one.
+func (p *proc) samplePeak() {
+	if hwm, err := measure.PeakRSS(p.pid()); err == nil {
+		p.peak = max(p.peak, hwm)
+	}
 }
 
 // kill is for error paths: stop the process without caring how.
