@@ -126,7 +126,7 @@ func (l *loop) run(ctx context.Context) error {
 			deadline = time.Now()
 		}
 		l.src.SetDeadline(deadline)
-		got, read := false, 0
+		read := 0 // bytes this pass
 		for {
 			err := l.src.ReadInto(&rec)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -139,11 +139,10 @@ func (l *loop) run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("tracer: reading the ring buffer: %w", err)
 			}
-			got = true
 			read += len(rec.RawSample) + ringRecordHeader
 			l.handle(rec.RawSample, &ev)
 		}
-		interval = l.next(interval, got)
+		interval = l.next(interval, read > 0)
 		onTimer = l.timerWait(read)
 		l.checkLost()
 		if l.cb.PassDone != nil {
