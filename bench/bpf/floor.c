@@ -31,14 +31,20 @@ int empty_receive(void *ctx)
 	return 0;
 }
 
-static __always_inline int count_one(void)
+/* Adds one to a one-slot per-CPU array. */
+static __always_inline void percpu_inc(void *map)
 {
 	__u32 key = 0;
-	__u64 *v = bpf_map_lookup_elem(&floor_counts, &key);
+	__u64 *v = bpf_map_lookup_elem(map, &key);
 
 	/* Per-CPU: no atomic needed, nothing shared between CPUs. */
 	if (v)
 		(*v)++;
+}
+
+static __always_inline int count_one(void)
+{
+	percpu_inc(&floor_counts);
 	return 0;
 }
 
@@ -120,11 +126,7 @@ static __always_inline int ring_one(void)
 	struct ring_record *r = bpf_ringbuf_reserve(&floor_ring, sizeof(*r), 0);
 
 	if (!r) {
-		__u32 key = 0;
-		__u64 *v = bpf_map_lookup_elem(&floor_lost, &key);
-
-		if (v)
-			(*v)++;
+		percpu_inc(&floor_lost);
 		return 0;
 	}
 #pragma unroll

@@ -50,9 +50,10 @@ func (k Kind) String() string {
 
 // Floor is one kind of floor program set, attached.
 type Floor struct {
-	objs  floorObjects
-	progs []*ebpf.Program
-	links []link.Link
+	objs   floorObjects
+	progs  []*ebpf.Program
+	resets []*ebpf.Program // those of progs on the two reset tracepoints
+	links  []link.Link
 
 	// The Ring kind's reader.
 	ring *ringbuf.Reader
@@ -121,6 +122,9 @@ func Attach(k Kind) (*Floor, error) {
 		}
 		f.links = append(f.links, l)
 		f.progs = append(f.progs, a.prog)
+		if a.name == "tcp_send_reset" || a.name == "tcp_receive_reset" {
+			f.resets = append(f.resets, a.prog)
+		}
 	}
 	if k == Ring {
 		rd, err := ringbuf.NewReader(f.objs.FloorRing)
@@ -143,19 +147,15 @@ const ringPoll = 5 * time.Millisecond
 func (f *Floor) drain() {
 	defer close(f.done)
 	var rec ringbuf.Record
-	for {
+	for stopped := false; !stopped; {
+		select {
+		case <-f.stop:
+			stopped = true
+		case <-time.After(ringPoll):
+		}
 		f.ring.SetDeadline(time.Now())
 		for f.ring.ReadInto(&rec) == nil {
 			f.read.Add(1)
-		}
-		select {
-		case <-f.stop:
-			f.ring.SetDeadline(time.Now())
-			for f.ring.ReadInto(&rec) == nil {
-				f.read.Add(1)
-			}
-			return
-		case <-time.After(ringPoll):
 		}
 	}
 }
@@ -177,10 +177,7 @@ func (f *Floor) RingRead() (read, lost uint64, err error) {
 // tracepoints: the events an empty floor saw (BPF statistics must be on).
 func (f *Floor) ResetRuns() (uint64, error) {
 	var n uint64
-	for i, p := range f.progs {
-		if i >= 2 {
-			break // attachments put the reset tracepoints first
-		}
+	for _, p := range f.resets {
 		st, err := p.Stats()
 		if err != nil {
 			return 0, fmt.Errorf("reading a floor program's statistics: %w", err)
