@@ -112,6 +112,16 @@ static __always_inline __u32 ptr_low32(__u64 p)
 }
 
 /*
+ * A kernel object's pointer mixed into 32 bits (Fibonacci hashing) for
+ * indexing a table by its top bits: slab objects are aligned, so the low
+ * bits are dropped first.
+ */
+static __always_inline __u32 ptr_hash(__u64 p)
+{
+	return (ptr_low32(p) >> 6) * 0x9E3779B1U;
+}
+
+/*
  * Namespace inode numbers by struct net, per CPU. The inode number shares a
  * cache line with the namespace's reference count, which every socket made
  * or freed anywhere changes: reading it on every reset was a cache miss
@@ -148,7 +158,7 @@ static __always_inline __u32 net_inum(const struct net *net, bool typed)
 	__u32 inum;
 
 	if (net && bpf_core_field_exists(net->net_cookie)) {
-		__u32 idx = ((ptr_low32((__u64)net) >> 6) * 0x9E3779B1U) >> 26; /* 0..63 */
+		__u32 idx = ptr_hash((__u64)net) >> 26; /* 0..63 */
 
 		cookie = KREAD(typed, net, net_cookie);
 		s = bpf_map_lookup_elem(&netns_cache, &idx);

@@ -56,10 +56,8 @@ const volatile __u32 sock_bucket_mask = 16383;
 
 static __always_inline struct sock_bucket *sock_bucket(__u64 sk)
 {
-	/* Slab objects are aligned: drop the low bits, then mix. */
-	__u32 idx = ((ptr_low32(sk) >> 6) * 0x9E3779B1U) >> 8;
+	__u32 idx = (ptr_hash(sk) >> 8) & sock_bucket_mask;
 
-	idx &= sock_bucket_mask;
 	return bpf_map_lookup_elem(&owner_by_sock, &idx);
 }
 
