@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,6 +55,9 @@ type rstPacket struct {
 	// closedSrc: the sender had closed this connection before this RST
 	// (a FIN or an earlier RST of its on the wire).
 	closedSrc bool
+	// history is every SYN, FIN and RST of this connection on the wire up to
+	// this one: a failure's evidence.
+	history []string
 }
 
 // zkWatch is one scenario's observers: rstwatch trace and tcpdump.
@@ -80,7 +84,7 @@ func watchZK(t *testing.T, server string, extra ...string) *zkWatch {
 	w := &zkWatch{port: port, dumpTo: &bytes.Buffer{}}
 	// -U: each packet as it comes; text, -tt -nn: parseable.
 	w.dump = exec.Command(tcpdump, "-i", "lo", "-nn", "-tt", "-l", "--immediate-mode",
-		fmt.Sprintf("tcp port %d and tcp[tcpflags] & (tcp-rst|tcp-fin) != 0", port))
+		fmt.Sprintf("tcp port %d and tcp[tcpflags] & (tcp-rst|tcp-fin|tcp-syn) != 0", port))
 	var dumpErr bytes.Buffer
 	w.dump.Stdout, w.dump.Stderr = w.dumpTo, &dumpErr
 	if err := w.dump.Start(); err != nil {
@@ -120,8 +124,9 @@ func (w *zkWatch) finish(t *testing.T) ([]zkLine, []rstPacket) {
 	probes := probePorts(logs)
 	var rsts []rstPacket
 	re := regexp.MustCompile(`IP6? (\S+)\.(\d+) > (\S+)\.(\d+): Flags \[([A-Z.]+)\]`)
-	finBy := map[[2]netip.AddrPort]bool{} // (sender, peer) that sent a FIN
-	rstBy := map[[2]netip.AddrPort]bool{} // (sender, peer) that sent an RST
+	finBy := map[[2]netip.AddrPort]bool{}    // (sender, peer) that sent a FIN
+	rstBy := map[[2]netip.AddrPort]bool{}    // (sender, peer) that sent an RST
+	seen := map[[2]netip.AddrPort][]string{} // (lower, higher port) -> lines
 	sc := bufio.NewScanner(bytes.NewReader(w.dumpTo.Bytes()))
 	for sc.Scan() {
 		m := re.FindStringSubmatch(sc.Text())
@@ -133,12 +138,18 @@ func (w *zkWatch) finish(t *testing.T) ([]zkLine, []rstPacket) {
 		if probes[int(src.Port())] || probes[int(dst.Port())] {
 			continue
 		}
+		conn := [2]netip.AddrPort{src, dst}
+		if src.Port() > dst.Port() {
+			conn = [2]netip.AddrPort{dst, src}
+		}
+		seen[conn] = append(seen[conn], sc.Text())
 		if strings.Contains(m[5], "F") {
 			finBy[[2]netip.AddrPort{src, dst}] = true
 		}
 		if strings.Contains(m[5], "R") {
 			rsts = append(rsts, rstPacket{src: src, dst: dst, line: sc.Text(), closedDst: finBy[[2]netip.AddrPort{dst, src}],
-				closedSrc: finBy[[2]netip.AddrPort{src, dst}] || rstBy[[2]netip.AddrPort{src, dst}]})
+				closedSrc: finBy[[2]netip.AddrPort{src, dst}] || rstBy[[2]netip.AddrPort{src, dst}],
+				history:   slices.Clone(seen[conn])})
 			rstBy[[2]netip.AddrPort{src, dst}] = true
 		}
 	}
@@ -292,7 +303,8 @@ func pairs(t *testing.T, rows []zkLine, rsts []rstPacket, unseen int) []rowPair 
 				t.Logf("RST %s: not reported (send %v, receive %v), within the %d events the kernel counted as lost or missed", r.line, p.send != nil, p.recv != nil, unseen)
 				continue
 			}
-			t.Errorf("RST %s: not reported as send and receive (send %v, receive %v)", r.line, p.send != nil, p.recv != nil)
+			t.Errorf("RST %s: not reported as send and receive (send %v, receive %v); this connection's SYNs, FINs and RSTs:\n%s",
+				r.line, p.send != nil, p.recv != nil, strings.Join(r.history, "\n"))
 			if os.Getenv("RSTWATCH_DEBUG_E2E") != "" {
 				t.Logf("rows:\n%+v", rows)
 			}
@@ -364,7 +376,8 @@ func checkPair(t *testing.T, p rowPair, serverPort int, serverPIDs map[int]bool,
 	clientPID := 0
 	switch {
 	case cl != nil && cl.Owner == nil:
-		t.Errorf("%s: client side has no owner", where)
+		t.Errorf("%s: client side has no owner (%s: send %s; receive %s); this connection's SYNs, FINs and RSTs:\n%s",
+			where, situation, describeRow(p.send), describeRow(p.recv), strings.Join(p.rst.history, "\n"))
 	case cl != nil:
 		clientPID = cl.Owner.PID
 	case sv.ZK.ClientPID != nil:
@@ -406,9 +419,17 @@ func checkPair(t *testing.T, p rowPair, serverPort int, serverPIDs map[int]bool,
 				t.Errorf("%s: client library %s %s, want %s %s", where, str(cl.ZK.ClientLibrary), str(cl.ZK.ClientVersion), lib[0], lib[1])
 			}
 		}
+		// These situations exclude 1702 by their mechanism, whatever the
+		// client; so does a connection that was never established (a
+		// connect answered by an earlier connection's ACK, say).
 		excluded := map[string]bool{"REFUSED": true, "LISTENER_CLOSED": true, "KEEPALIVE_TIMEOUT": true, "MEMORY_PRESSURE": true}[situation]
-		if l := cmp.Or(cl, sv); c.Kind != zktest.Java && !excluded && !strings.Contains(l.Verdict.Text, "not the Java client") {
-			t.Errorf("%s: %s client's verdict (%s row) does not say 1702 does not apply: %s", where, c.Kind, l.Direction, l.Verdict.Text)
+		l := cmp.Or(cl, sv)
+		want := "not the Java client"
+		if l.State != nil && (*l.State == "SYN_SENT" || *l.State == "SYN_RECV" || *l.State == "NEW_SYN_RECV") {
+			want = "this connection was not established"
+		}
+		if c.Kind != zktest.Java && !excluded && !strings.Contains(l.Verdict.Text, want) {
+			t.Errorf("%s: %s client's verdict (%s row) does not say %q: %s", where, c.Kind, l.Direction, want, l.Verdict.Text)
 		}
 	}
 	if want, ok := situationWords[situation]; ok {
@@ -594,6 +615,9 @@ func TestZKServerHungKilledRestarted(t *testing.T) {
 		checkPair(t, p, w.port, map[int]bool{firstPID: true, srv.PID: true}, clients)
 		_, sv := p.sides(w.port)
 		situations[p.situation()]++
+		if s := p.situation(); s != "REFUSED" && s != "LISTENER_CLOSED" {
+			t.Logf("%s: %s; send %s; receive %s", p.rst.line, s, describeRow(p.send), describeRow(p.recv))
+		}
 		if p.situation() == "LISTENER_CLOSED" && (sv == nil || sv.Owner == nil || sv.Owner.Source != "listener") {
 			t.Errorf("%s: an unaccepted connection's reset is not the listener's: %+v", p.rst.line, sv.Owner)
 		}
@@ -604,6 +628,18 @@ func TestZKServerHungKilledRestarted(t *testing.T) {
 			t.Errorf("no %s reset seen", s)
 		}
 	}
+}
+
+// describeRow is what a failure message says of a row.
+func describeRow(l *zkLine) string {
+	if l == nil {
+		return "no row"
+	}
+	owner := "no owner"
+	if l.Owner != nil {
+		owner = fmt.Sprintf("owner %d %s (%s)", l.Owner.PID, l.Owner.Comm, l.Owner.Source)
+	}
+	return fmt.Sprintf("%s :%d->:%d reason %s state %s %s", l.Time.Format("15:04:05.000000"), l.Local.Port, l.Remote.Port, l.Reason, str(l.State), owner)
 }
 
 // waitQueued waits until every client that is alive has a connection to

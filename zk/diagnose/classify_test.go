@@ -110,6 +110,8 @@ func TestClassifySituations(t *testing.T) {
 			LateData, event.VerdictKnownBug, []string{"ZOOKEEPER-1702: the Java client library 3.4.5"}},
 		{"segment rejected", with(clientSend("TCP_INVALID_ACK_SEQUENCE", "ESTABLISHED", jvm), func(f *Facts) { f.Server = server380 }),
 			Rejected, event.VerdictNotKnownBug, []string{"rejected a segment", "TCP_INVALID_ACK_SEQUENCE"}},
+		{"connect answered by an earlier connection's ACK", with(clientSend("TCP_INVALID_ACK_SEQUENCE", "SYN_SENT", kazooP), func(f *Facts) { f.Client = kazoo; f.Server = server380 }),
+			Rejected, event.VerdictNotKnownBug, []string{"connection attempt (SYN_SENT) got an acknowledgement that does not acknowledge its SYN", "reused a local port", "this connection was not established"}},
 		{"received from a remote host", Facts{At: t0, Direction: event.Receive, Reason: "UNKNOWN", State: "ESTABLISHED", StateKnown: true, Role: RoleServer,
 			Local: srvAddr, Remote: netip.MustParseAddrPort("192.168.1.143:52574"), Endpoint: srvAddr, Owner: jvm, Server: server346},
 			ResetByPeer, event.VerdictKnownBug, []string{"the client side reset the connection", "known only on that host", "INFERRED"}},

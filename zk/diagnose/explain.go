@@ -221,6 +221,9 @@ func meaning(f Facts, d Diagnosis) string {
 	case MemoryPressure:
 		return inf + "the kernel aborted an orphaned socket for lack of memory (tcp_mem, tcp_max_orphans): look at this host's TCP memory."
 	case Rejected:
+		if sentReason(f) == "TCP_INVALID_ACK_SEQUENCE" && sentState(f) == "SYN_SENT" {
+			return inf + "the " + sender + " side's connection attempt (SYN_SENT) got an acknowledgement that does not acknowledge its SYN (TCP_INVALID_ACK_SEQUENCE), so its kernel reset it. The other end usually still held an earlier connection with the same addresses and ports (in TIME_WAIT, or half-open after a crash or restart) and answered with that connection's ACK: the new connection reused a local port too soon. The reset clears the old connection and the SYN's retransmission connects; look at the other end only if it repeats."
+		}
 		return inf + fmt.Sprintf("the kernel rejected a segment of this connection (%s) and reset it; look at the network path (middleboxes, retransmissions) and the peer.", orUnknown(f.Reason))
 	case NoReason:
 		return inf + "this kernel reports no reason for resets (before 6.10), so only the direction, state and owner tell where to look."
@@ -240,6 +243,21 @@ func sentReason(f Facts) string {
 		return f.Peer.Reason
 	}
 	return f.Reason
+}
+
+// sentState is the sending end's TCP state when it sent the RST, "" when
+// not known (as sentReason).
+func sentState(f Facts) string {
+	if f.Direction == event.Receive {
+		if f.Peer == nil {
+			return ""
+		}
+		return f.Peer.State
+	}
+	if !f.StateKnown {
+		return ""
+	}
+	return f.State
 }
 
 func endpointText(f Facts) string {
