@@ -35,6 +35,7 @@ const enum owner_source *unused_owner_source __attribute__((unused));
 const enum rst_direction *unused_rst_direction __attribute__((unused));
 const enum record_kind *unused_record_kind __attribute__((unused));
 const enum ts_option *unused_ts_option __attribute__((unused));
+const enum event_flag *unused_event_flag __attribute__((unused));
 
 /* --- sent resets ------------------------------------------------------- */
 

@@ -48,6 +48,20 @@ enum ts_option {
 	TS_PRESENT = 2,
 };
 
+/*
+ * tcp_reset() fires the receive tracepoint both for a reset received and
+ * for the kernel aborting a socket shut down for reading because data
+ * arrived (TCP_ABORT_ON_DATA), which then sends a reset of its own. The
+ * receive cannot tell them apart; the send right after, on the same CPU
+ * from the same socket, can.
+ */
+enum event_flag {
+	/* A receive that may be such an abort: shut down for reading, in FIN_WAIT1/2, CLOSING or LAST_ACK. */
+	EVENT_MAYBE_ABORT = 1,
+	/* A send that says the receive just before on this socket was its abort, not a received reset. */
+	EVENT_RETRACTS_RECEIVE = 2,
+};
+
 /* Indexes of the per-CPU stats array. */
 enum stat_index {
 	STAT_SEEN = 0,     /* resets seen by the programs (before filters) */
@@ -58,7 +72,8 @@ enum stat_index {
 	STAT_OWNER_FULL = 5, /* owner table bucket full: a socket's owner not remembered */
 	STAT_CONNECTS = 6, /* ZooKeeper connect records submitted */
 	STAT_CONNECTS_LOST = 7, /* ring buffer full: connect records dropped */
-	STAT_MAX = 8,
+	STAT_ABORT_RETRACTED = 8, /* receives that were the kernel's abort on data (retracted) */
+	STAT_MAX = 9,
 };
 
 /* What is remembered of a socket's owner, at the time it was learned. */
@@ -84,7 +99,7 @@ struct event {
 	__u16 lport;  /* host byte order */
 	__u16 rport;
 	__u16 reason; /* enum sk_rst_reason, REASON_UNKNOWN when not reported */
-	__u16 pad2;
+	__u16 flags;  /* enum event_flag */
 	__u32 netns;
 	__u32 task_pid;
 	__u32 task_tid;

@@ -95,6 +95,12 @@ func runAgent() {
 					err = cerr
 				}
 			}
+		case "shutdown":
+			// Shut down both ways without closing, as ZooKeeper's Java
+			// client and server do before close().
+			if err = conn.CloseRead(); err == nil {
+				err = conn.CloseWrite()
+			}
 		case "close":
 			err = conn.Close()
 		case "closelistener":

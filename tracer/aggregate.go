@@ -47,6 +47,11 @@ func (t *Tracer) Counts() ([]Count, error) {
 			v += n
 		}
 		c := Count{Count: v, Overflow: k.Direction == 0}
+		if v == 0 && !c.Overflow {
+			// Its one count was taken back: a receive that was the
+			// kernel's own abort (see Stats.AbortsRetracted).
+			continue
+		}
 		if !c.Overflow {
 			c.Direction = event.Direction(k.Direction)
 			c.Reason = reasonUnknown

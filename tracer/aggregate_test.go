@@ -67,3 +67,75 @@ func TestAggregateOnly(t *testing.T) {
 		t.Fatalf("emitted %d records with events off", st.Emitted)
 	}
 }
+
+// The kernel's abort of a socket shut down for reading fires the receive
+// tracepoint although no reset was received; the abort's own send takes
+// that count back, so the counts have the abort's reset only.
+func TestAggregateTakesBackAbortReceives(t *testing.T) {
+	testenv.RequireBPF(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	tr, err := Open(Config{Aggregate: true, NoEvents: true, ZKPorts: []uint16{port}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if !tr.ReportsReasons() && !tr.UsesFentryFallback() {
+		t.Skip("this kernel does not report the resets its TCP stack sends in reply to a segment")
+	}
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cli := c.(*net.TCPConn)
+	if err := cli.CloseRead(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the FIN is acknowledged
+	s.Write(make([]byte, 300000))     // fails once the abort's reset is in
+	time.Sleep(100 * time.Millisecond)
+
+	counts, err := tr.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zk := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+	abort := "TCP_ABORT_ON_DATA"
+	if !tr.ReportsReasons() {
+		abort = "UNKNOWN"
+	}
+	var aborts, received uint64
+	for _, c := range counts {
+		if c.ZKEndpoint != zk {
+			continue
+		}
+		t.Logf("%+v", c)
+		switch {
+		case c.Direction == event.Send && c.Reason == abort && c.State == "CLOSE":
+			aborts += c.Count
+		case c.Direction == event.Receive && c.State != "CLOSE_WAIT" && c.State != "ESTABLISHED":
+			t.Errorf("the client's abort counted as a received reset: %+v", c)
+		case c.Direction == event.Receive:
+			received += c.Count
+		}
+	}
+	if aborts != 1 || received != 1 {
+		t.Errorf("counted %d aborts and %d received resets, want 1 each", aborts, received)
+	}
+	if st, err := tr.Stats(); err != nil || st.AbortsRetracted != 1 {
+		t.Errorf("stats: %d receives retracted, want 1 (%v)", st.AbortsRetracted, err)
+	}
+}

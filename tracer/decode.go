@@ -28,6 +28,7 @@ type decoder struct {
 	clock   clockOffset
 	comms   map[[16]int8]string
 	owner   event.Owner
+	flags   uint16 // the last reset record's (enum event_flag)
 	connect event.Connect
 }
 
@@ -77,6 +78,7 @@ func (d *decoder) decode(raw []byte, ev *event.Event) error {
 		return errUnknownRecord
 	}
 	r := (*rstwatchEvent)(unsafe.Pointer(&raw[0]))
+	d.flags = r.Flags
 
 	*ev = event.Event{
 		Time:      d.clock.wall(r.TimeNs),

@@ -101,6 +101,7 @@ type loop struct {
 	ring int
 
 	reportedLost uint64
+	aborts       abortHold
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -134,6 +135,7 @@ func (l *loop) run(ctx context.Context) error {
 			}
 			if errors.Is(err, ringbuf.ErrClosed) {
 				l.checkLost()
+				l.aborts.flush(l.cb.Event)
 				return nil
 			}
 			if err != nil {
@@ -145,6 +147,11 @@ func (l *loop) run(ctx context.Context) error {
 		interval = l.next(interval, read > 0)
 		onTimer = l.timerWait(read)
 		l.checkLost()
+		if done {
+			l.aborts.flush(l.cb.Event)
+		} else {
+			l.aborts.passDone(l.cb.Event)
+		}
 		if l.cb.PassDone != nil {
 			l.cb.PassDone()
 		}
@@ -205,6 +212,9 @@ func (l *loop) handle(raw []byte, ev *event.Event) {
 	default:
 		if err := l.dec.decode(raw, ev); err != nil {
 			l.log("skipping a malformed record", "error", err, "len", len(raw))
+			return
+		}
+		if l.aborts.take(ev, l.dec.flags) {
 			return
 		}
 		if l.cb.Event != nil {

@@ -13,6 +13,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type rstwatchAbortSlot struct {
+	_       structs.HostLayout
+	Sk      uint64
+	Ns      uint64
+	Key     rstwatchAggKey
+	Counted uint8
+	Pad     [7]uint8
+}
+
 type rstwatchAggKey struct {
 	_           structs.HostLayout
 	OwnerCgroup uint64
@@ -58,7 +67,7 @@ type rstwatchEvent struct {
 	Lport       uint16
 	Rport       uint16
 	Reason      uint16
-	Pad2        uint16
+	Flags       uint16
 	Netns       uint32
 	TaskPid     uint32
 	TaskTid     uint32
@@ -75,6 +84,13 @@ type rstwatchEvent struct {
 	TaskThread  [16]int8
 	OwnerComm   [16]int8
 }
+
+type rstwatchEventFlag uint32
+
+const (
+	rstwatchEventFlagEVENT_MAYBE_ABORT      rstwatchEventFlag = 1
+	rstwatchEventFlagEVENT_RETRACTS_RECEIVE rstwatchEventFlag = 2
+)
 
 type rstwatchListenerKey struct {
 	_     structs.HostLayout
@@ -136,15 +152,16 @@ type rstwatchSockBucket struct {
 type rstwatchStatIndex uint32
 
 const (
-	rstwatchStatIndexSTAT_SEEN          rstwatchStatIndex = 0
-	rstwatchStatIndexSTAT_EMITTED       rstwatchStatIndex = 1
-	rstwatchStatIndexSTAT_LOST          rstwatchStatIndex = 2
-	rstwatchStatIndexSTAT_FILTERED      rstwatchStatIndex = 3
-	rstwatchStatIndexSTAT_AGG_FULL      rstwatchStatIndex = 4
-	rstwatchStatIndexSTAT_OWNER_FULL    rstwatchStatIndex = 5
-	rstwatchStatIndexSTAT_CONNECTS      rstwatchStatIndex = 6
-	rstwatchStatIndexSTAT_CONNECTS_LOST rstwatchStatIndex = 7
-	rstwatchStatIndexSTAT_MAX           rstwatchStatIndex = 8
+	rstwatchStatIndexSTAT_SEEN            rstwatchStatIndex = 0
+	rstwatchStatIndexSTAT_EMITTED         rstwatchStatIndex = 1
+	rstwatchStatIndexSTAT_LOST            rstwatchStatIndex = 2
+	rstwatchStatIndexSTAT_FILTERED        rstwatchStatIndex = 3
+	rstwatchStatIndexSTAT_AGG_FULL        rstwatchStatIndex = 4
+	rstwatchStatIndexSTAT_OWNER_FULL      rstwatchStatIndex = 5
+	rstwatchStatIndexSTAT_CONNECTS        rstwatchStatIndex = 6
+	rstwatchStatIndexSTAT_CONNECTS_LOST   rstwatchStatIndex = 7
+	rstwatchStatIndexSTAT_ABORT_RETRACTED rstwatchStatIndex = 8
+	rstwatchStatIndexSTAT_MAX             rstwatchStatIndex = 9
 )
 
 type rstwatchTsOption uint32
@@ -181,6 +198,7 @@ type rstwatchTupleBucket struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	rstwatchMapAbortSlot                  = "abort_slot"
 	rstwatchMapCgroups                    = "cgroups"
 	rstwatchMapCounts                     = "counts"
 	rstwatchMapEvents                     = "events"
@@ -221,6 +239,7 @@ const (
 	rstwatchVarUnusedAggKey               = "unused_agg_key"
 	rstwatchVarUnusedConnectEvent         = "unused_connect_event"
 	rstwatchVarUnusedEvent                = "unused_event"
+	rstwatchVarUnusedEventFlag            = "unused_event_flag"
 	rstwatchVarUnusedOwnerSource          = "unused_owner_source"
 	rstwatchVarUnusedRecordKind           = "unused_record_kind"
 	rstwatchVarUnusedRstDirection         = "unused_rst_direction"
@@ -295,6 +314,7 @@ type rstwatchProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type rstwatchMapSpecs struct {
+	AbortSlot       *ebpf.MapSpec `ebpf:"abort_slot"`
 	Cgroups         *ebpf.MapSpec `ebpf:"cgroups"`
 	Counts          *ebpf.MapSpec `ebpf:"counts"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
@@ -324,6 +344,7 @@ type rstwatchVariableSpecs struct {
 	UnusedAggKey       *ebpf.VariableSpec `ebpf:"unused_agg_key"`
 	UnusedConnectEvent *ebpf.VariableSpec `ebpf:"unused_connect_event"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedEventFlag    *ebpf.VariableSpec `ebpf:"unused_event_flag"`
 	UnusedOwnerSource  *ebpf.VariableSpec `ebpf:"unused_owner_source"`
 	UnusedRecordKind   *ebpf.VariableSpec `ebpf:"unused_record_kind"`
 	UnusedRstDirection *ebpf.VariableSpec `ebpf:"unused_rst_direction"`
@@ -353,6 +374,7 @@ func (o *rstwatchObjects) Close() error {
 //
 // It can be passed to loadRstwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type rstwatchMaps struct {
+	AbortSlot       *ebpf.Map `ebpf:"abort_slot"`
 	Cgroups         *ebpf.Map `ebpf:"cgroups"`
 	Counts          *ebpf.Map `ebpf:"counts"`
 	Events          *ebpf.Map `ebpf:"events"`
@@ -368,6 +390,7 @@ type rstwatchMaps struct {
 
 func (m *rstwatchMaps) Close() error {
 	return _RstwatchClose(
+		m.AbortSlot,
 		m.Cgroups,
 		m.Counts,
 		m.Events,
@@ -398,6 +421,7 @@ type rstwatchVariables struct {
 	UnusedAggKey       *ebpf.Variable `ebpf:"unused_agg_key"`
 	UnusedConnectEvent *ebpf.Variable `ebpf:"unused_connect_event"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
+	UnusedEventFlag    *ebpf.Variable `ebpf:"unused_event_flag"`
 	UnusedOwnerSource  *ebpf.Variable `ebpf:"unused_owner_source"`
 	UnusedRecordKind   *ebpf.Variable `ebpf:"unused_record_kind"`
 	UnusedRstDirection *ebpf.Variable `ebpf:"unused_rst_direction"`

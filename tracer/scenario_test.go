@@ -442,6 +442,59 @@ func TestLateDataAfterClose(t *testing.T) {
 	}
 }
 
+// A socket shut down for reading and writing but not closed, as ZooKeeper's
+// Java client and server leave theirs just before close(): data that
+// arrives makes the kernel abort it (TCP_ABORT_ON_DATA), which fires the
+// receive tracepoint on the way although no reset was received. The
+// abort's own reset is reported with its owner; that receive is not. The
+// peer's segments already on their way find no socket: their resets name
+// the owner too (kept under the 4-tuple).
+func TestAbortOnDataAfterShutdown(t *testing.T) {
+	forEachTopology(t, func(t *testing.T, top topology, col *collector) {
+		if !col.tr.ReportsReasons() && !col.tr.UsesFentryFallback() {
+			t.Skip("this kernel does not report the resets its TCP stack sends in reply to a segment")
+		}
+		s := startAgent(t, "rstw-server", top.serverNS)
+		cl := startAgent(t, "rstw-client", top.clientNS)
+		cli, srv := connected(t, top, s, cl)
+		cl.do("shutdown")
+		time.Sleep(50 * time.Millisecond) // the FIN is acknowledged
+		// Many segments in one write: the first is answered by the abort,
+		// the ones behind it by the kernel finding no socket. The write
+		// itself may fail on the reset.
+		s.try("write 300000")
+		got := col.find(t, event.Receive, srv, cli)
+		check(t, "received", got, want{reason: "UNKNOWN", netns: top.serverNetNS, owner: s, ownerAlive: true, ts: event.TSOptionAbsent})
+		time.Sleep(300 * time.Millisecond) // every reset is in
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		var sends []event.Event
+		for _, e := range col.events {
+			switch {
+			case e.Direction == event.Receive && e.Local == cli && e.Remote == srv:
+				t.Errorf("a receive reported for the client's own abort: %+v", e)
+			case e.Direction == event.Send && e.Local == cli && e.Remote == srv:
+				sends = append(sends, e)
+			}
+		}
+		if len(sends) == 0 {
+			t.Fatal("the client's abort was not reported")
+		}
+		for i, e := range sends {
+			w := want{reason: col.reason("NO_SOCKET"), netns: top.clientNetNS, owner: cl, ownerAlive: true, ts: event.TSOptionAbsent}
+			source := event.OwnerTuple
+			if i == 0 {
+				w.reason, w.state, source = col.reason("TCP_ABORT_ON_DATA"), "CLOSE", event.OwnerSocket
+			}
+			check(t, fmt.Sprintf("sent #%d", i+1), e, w)
+			if e.Owner != nil && e.Owner.Source != source {
+				t.Errorf("sent #%d: owner source %s, want %s", i+1, e.Owner.Source, source)
+			}
+		}
+		t.Logf("%d resets from the client: the abort, then %d for segments that found no socket", len(sends), len(sends)-1)
+	})
+}
+
 // A listener that closes (or whose process is killed) resets the
 // connections still waiting in its accept queue, after its own state
 // change: each reset names the listening process, which never accepted

@@ -496,6 +496,11 @@ type Stats struct {
 	// reset records only.
 	Connects     uint64
 	ConnectsLost uint64
+	// AbortsRetracted counts receive events that were the kernel aborting
+	// a socket shut down for reading because data arrived
+	// (TCP_ABORT_ON_DATA), not resets received: not reported, and taken
+	// back from the in-kernel counts.
+	AbortsRetracted uint64
 }
 
 // lost reads only the drop counter: the read loop checks it every pass.
@@ -519,7 +524,7 @@ func (t *Tracer) stat(i rstwatchStatIndex) (uint64, error) {
 // Stats reads the per-CPU counters.
 func (t *Tracer) Stats() (Stats, error) {
 	var s Stats
-	dst := []*uint64{&s.Seen, &s.Emitted, &s.Lost, &s.Filtered, &s.AggFull, &s.OwnerFull, &s.Connects, &s.ConnectsLost}
+	dst := []*uint64{&s.Seen, &s.Emitted, &s.Lost, &s.Filtered, &s.AggFull, &s.OwnerFull, &s.Connects, &s.ConnectsLost, &s.AbortsRetracted}
 	for i, d := range dst {
 		n, err := t.stat(rstwatchStatIndex(i))
 		if err != nil {

@@ -18,10 +18,9 @@ struct {
 	__type(value, __u64);
 } counts SEC(".maps");
 
-static __always_inline void count_event(const struct event *e)
+static __always_inline void agg_key_of(const struct event *e, struct agg_key *out)
 {
 	struct agg_key k = {};
-	__u64 one = 1, *v;
 
 	k.owner_cgroup = e->owner_cgroup;
 	k.owner_pid = e->owner_pid;
@@ -40,7 +39,15 @@ static __always_inline void count_event(const struct event *e)
 		k.zk_family = e->family;
 		__builtin_memcpy(k.zk_addr, e->raddr, sizeof(k.zk_addr));
 	}
+	__builtin_memcpy(out, &k, sizeof(k));
+}
 
+static __always_inline void count_event(const struct event *e)
+{
+	struct agg_key k;
+	__u64 one = 1, *v;
+
+	agg_key_of(e, &k);
 	/*
 	 * This CPU's counter. Still atomic: a softirq's program may interrupt
 	 * another program on this CPU between its load and its store; on a
@@ -66,6 +73,18 @@ static __always_inline void count_event(const struct event *e)
 	v = bpf_map_lookup_elem(&counts, &overflow);
 	if (v)
 		__sync_fetch_and_add(v, 1);
+}
+
+/*
+ * Takes back one count of k on this CPU, which counted it (a receive that
+ * turned out to be the kernel's own abort). A key gone meanwhile stays gone.
+ */
+static __always_inline void uncount_key(const struct agg_key *k)
+{
+	__u64 *v = bpf_map_lookup_elem(&counts, k);
+
+	if (v && *v)
+		__sync_fetch_and_add(v, -1);
 }
 
 #endif /* __RSTWATCH_AGGREGATE_H__ */

@@ -55,11 +55,14 @@ static __always_inline int set_state(const struct sock *sk, int oldstate, int ne
 		/*
 		 * A reset received by a socket its process still holds: the
 		 * peer dropped the connection, nothing more will come. On a
-		 * closed (dead) socket the "received reset" may be the kernel
-		 * aborting it for data that arrived after close(), answered
-		 * with a reset of its own right after: keep the owner then.
+		 * socket shut down for reading (closed, or shutdown(SHUT_RD) as
+		 * ZooKeeper's Java client and server do before close) the
+		 * "received reset" may be the kernel aborting it for data that
+		 * arrived after the shutdown, answered with a reset of its own
+		 * right after, while more of the peer's segments may be on
+		 * their way: keep the owner then, for their resets.
 		 */
-		if (closing_by_received_reset(sk) && !sock_dead(sk, typed))
+		if (closing_by_received_reset(sk) && !rcv_shutdown(sk, typed))
 			break;
 		if (!keep_after_close(oldstate))
 			break;

@@ -376,6 +376,20 @@ static __always_inline bool sock_dead(const struct sock *sk, bool typed)
 	return KREAD(typed, sk, __sk_common.skc_flags) & (1UL << bpf_core_enum_value(enum sock_flags, SOCK_DEAD));
 }
 
+#define RCV_SHUTDOWN 1
+
+/*
+ * Shut down for reading (shutdown(SHUT_RD), or close()): data that arrives
+ * in FIN_WAIT1/2 then makes the kernel abort the connection itself
+ * (TCP_ABORT_ON_DATA), through the same tcp_reset() as a received reset.
+ */
+static __always_inline bool rcv_shutdown(const struct sock *sk, bool typed)
+{
+	if (typed)
+		return BPF_CORE_READ_BITFIELD(sk, sk_shutdown) & RCV_SHUTDOWN;
+	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & RCV_SHUTDOWN;
+}
+
 /*
  * A full socket that no process holds yet: a child waiting in a listener's
  * accept queue. Every socket a process made or accepted has a struct

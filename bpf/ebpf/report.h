@@ -48,7 +48,72 @@ struct reset {
 	__u8 state;              /* of sk, 0 without one */
 	bool syn;                /* answering a SYN */
 	__u8 ts_option;          /* enum ts_option */
+	__u16 flags;             /* enum event_flag */
 };
+
+/*
+ * The last receive on this CPU that may have been the kernel's abort on
+ * data (EVENT_MAYBE_ABORT): its socket, when, and the count it made. The
+ * abort's own send follows within microseconds on the same CPU
+ * (tcp_reset(), tcp_done(), then the reply), so one slot per CPU holds it.
+ */
+struct abort_slot {
+	__u64 sk;
+	__u64 ns;
+	struct agg_key key;
+	__u8 counted;
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct abort_slot);
+} abort_slot SEC(".maps");
+
+/* Far longer than tcp_reset() to the reply; far shorter than a socket's reuse. */
+#define ABORT_WINDOW_NS (10ULL * 1000 * 1000)
+
+static __always_inline bool may_abort_state(__u8 state)
+{
+	return state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 || state == TCP_CLOSING || state == TCP_LAST_ACK;
+}
+
+static __always_inline void remember_abort(const struct reset *r, const struct event *e, bool counted)
+{
+	__u32 zero = 0;
+	struct abort_slot *s = bpf_map_lookup_elem(&abort_slot, &zero);
+
+	if (!s)
+		return;
+	s->sk = (__u64)r->sk;
+	s->ns = bpf_ktime_get_ns();
+	s->counted = counted;
+	if (counted)
+		agg_key_of(e, &s->key);
+}
+
+/*
+ * Whether this reply from the closed socket sk follows, on this CPU, the
+ * receive its own abort fired: that receive was no reset received. Its
+ * count is taken back here; its record is dropped by the reader.
+ */
+static __always_inline bool retracts_receive(const struct sock *sk)
+{
+	__u32 zero = 0;
+	struct abort_slot *s = bpf_map_lookup_elem(&abort_slot, &zero);
+
+	if (!s || s->sk != (__u64)sk)
+		return false;
+	s->sk = 0;
+	if (bpf_ktime_get_ns() - s->ns > ABORT_WINDOW_NS)
+		return false;
+	if (s->counted)
+		uncount_key(&s->key);
+	stat_inc(STAT_ABORT_RETRACTED);
+	return true;
+}
 
 /* The fields every reset record has, owner included. Every byte is written:
  * a ring-buffer record is not zeroed. */
@@ -65,7 +130,7 @@ static __always_inline void fill_event(struct event *e, const struct reset *r, c
 	e->lport = r->t.lport;
 	e->rport = r->t.rport;
 	e->reason = r->reason;
-	e->pad2 = 0;
+	e->flags = r->flags;
 	e->netns = r->t.netns;
 	e->owner_pid = o->pid;
 	e->owner_tid = o->tid;
@@ -112,6 +177,8 @@ static __always_inline int handle_reset(struct reset *r, bool typed)
 
 			fill_event(&e, r, &o, src, alive);
 			count_event(&e);
+			if (r->flags & EVENT_MAYBE_ABORT)
+				remember_abort(r, &e, true);
 		}
 		return 0;
 	}
@@ -119,6 +186,8 @@ static __always_inline int handle_reset(struct reset *r, bool typed)
 	fill_event(rec, r, &o, src, alive);
 	if (aggregate)
 		count_event(rec);
+	if (r->flags & EVENT_MAYBE_ABORT)
+		remember_abort(r, rec, aggregate);
 	rec->time_ns = bpf_ktime_get_ns();
 	rec->task_pid = id >> 32;
 	rec->task_tid = (__u32)id;
@@ -217,6 +286,8 @@ static __always_inline int send_reset(const struct sock *sk, const struct sk_buf
 	if (skb) {
 		if (tuple_from_skb_reversed(skb, &r.t, &tcp, typed))
 			return 0;
+		if (sk && r.state == TCP_CLOSE && retracts_receive(sk))
+			r.flags = EVENT_RETRACTS_RECEIVE;
 		r.syn = tcp.syn && !tcp.ack;
 		r.ts_option = TS_ABSENT; /* a reply: a bare header */
 	} else if (sk) {
@@ -253,6 +324,8 @@ static __always_inline int fentry_reset(const struct sock *sk, const struct sk_b
 	if (sk) {
 		r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
 		r.t.netns = sock_netns(sk, false);
+		if (r.state == TCP_CLOSE && retracts_receive(sk))
+			r.flags = EVENT_RETRACTS_RECEIVE;
 	} else {
 		r.t.netns = net_inum(BPF_CORE_READ(skb, dev, nd_net.net), false);
 	}
@@ -272,6 +345,8 @@ static __always_inline int receive_reset(const struct sock *sk, const struct tup
 		return 0;
 	mark_reset_received(sk);
 	r.state = KREAD(typed, sk, __sk_common.skc_state);
+	if (may_abort_state(r.state) && rcv_shutdown(sk, typed))
+		r.flags = EVENT_MAYBE_ABORT;
 	/* tcp_reset runs after the RST's options were parsed into rx_opt. */
 	const struct tcp_sock *tp = (const void *)sk;
 

@@ -119,6 +119,8 @@ struct sock {
 	struct socket *sk_socket;
 	u16 sk_protocol;
 	u16 sk_type;
+	/* A bitfield in older kernels: read with BPF_CORE_READ_BITFIELD*. */
+	u8 sk_shutdown;
 };
 
 enum sock_flags {

@@ -175,6 +175,10 @@ type Summary struct {
 	// KernelMissed counts program runs the kernel skipped because another
 	// BPF program was running on that CPU: resets or socket changes unseen.
 	KernelMissed uint64
+	// AbortsRetracted counts receive events that were the kernel aborting
+	// a socket shut down for reading because data arrived
+	// (TCP_ABORT_ON_DATA), not resets received: not shown (Seen has them).
+	AbortsRetracted uint64
 	// Kernel, when set, sets the kernel's own reset counters against the
 	// traced counts (internal/reconcile): a text for people after the
 	// totals, and the JSON summary's "kernel" object.
@@ -258,6 +262,7 @@ type summaryJSON struct {
 	OwnerUnknown uint64    `json:"owner_unknown"`
 	OwnerFull    uint64    `json:"owner_table_full"`
 	Missed       uint64    `json:"kernel_missed"`
+	Retracted    uint64    `json:"aborts_retracted,omitempty"`
 	ByDirection  []Row     `json:"by_direction"`
 	ByReason     []Row     `json:"by_reason"`
 	ByOwner      []Row     `json:"by_owner"`
@@ -270,7 +275,7 @@ func (s *Summary) MarshalJSON() ([]byte, error) {
 	return json.Marshal(summaryJSON{
 		Type: "summary", Start: s.Start.UTC(), End: s.End.UTC(),
 		Total: s.Total, Lost: s.Lost, Seen: s.Seen, Filtered: s.Filtered, OwnerUnknown: s.OwnerUnknown,
-		OwnerFull: s.OwnerTableFull, Missed: s.KernelMissed,
+		OwnerFull: s.OwnerTableFull, Missed: s.KernelMissed, Retracted: s.AbortsRetracted,
 		ByDirection: s.direction.top(0, directionName),
 		ByReason:    s.reason.top(rowsShown, str),
 		ByOwner:     s.owner.top(rowsShown, ownerName),
@@ -307,6 +312,12 @@ func (s *Summary) text(p func(format string, args ...any)) {
 	}
 	if s.Kernel != nil {
 		p("%s", s.Kernel.Text())
+	}
+	switch {
+	case s.AbortsRetracted == 1:
+		p("1 receive event was the kernel aborting a socket shut down for reading because data arrived (TCP_ABORT_ON_DATA), not a reset received: not shown; the abort's own reset is\n")
+	case s.AbortsRetracted > 1:
+		p("%d receive events were the kernel aborting sockets shut down for reading because data arrived (TCP_ABORT_ON_DATA), not resets received: not shown; the aborts' own resets are\n", s.AbortsRetracted)
 	}
 	if s.OwnerTableFull > 0 {
 		p("%d sockets' owners were not remembered: their bucket of the owner table was full (raise --owner-table-size)\n", s.OwnerTableFull)

@@ -273,6 +273,7 @@ func Run(ctx context.Context, src Source, o Options) (*output.Summary, error) {
 	sum.End = time.Now()
 	if st, err := src.Stats(); err == nil {
 		sum.Seen, sum.Filtered, sum.OwnerTableFull = st.Seen, st.Filtered, st.OwnerFull
+		sum.AbortsRetracted = st.AbortsRetracted
 		if st.Lost > sum.Lost {
 			sum.Lost = st.Lost
 		}
