@@ -323,7 +323,15 @@ func forEachTopology(t *testing.T, f func(t *testing.T, top topology, col *colle
 			col := startCollector(t, Config{ClassicTracepoints: kind.classic})
 			requireKind(t, col.tr, kind.classic)
 			for _, top := range tops {
-				t.Run(top.name, func(t *testing.T) { f(t, top, col) })
+				t.Run(top.name, func(t *testing.T) {
+					f(t, top, col)
+					if t.Failed() {
+						// A failure's context: what the kernel counted.
+						st, err := col.tr.Stats()
+						missed, merr := col.tr.Missed()
+						t.Logf("tracer: %+v (%v); program runs skipped by the kernel: %d (%v)", st, err, missed, merr)
+					}
+				})
 			}
 		})
 	}
