@@ -14,12 +14,10 @@ import (
 )
 
 type rstwatchAbortSlot struct {
-	_       structs.HostLayout
-	Sk      uint64
-	Ns      uint64
-	Key     rstwatchAggKey
-	Counted uint8
-	Pad     [7]uint8
+	_   structs.HostLayout
+	Sk  uint64
+	Ns  uint64
+	Key rstwatchAggKey
 }
 
 type rstwatchAggKey struct {

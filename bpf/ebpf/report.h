@@ -53,7 +53,8 @@ struct reset {
 
 /*
  * The last receive on this CPU that may have been the kernel's abort on
- * data (EVENT_MAYBE_ABORT): its socket, when, and the count it made. The
+ * data (EVENT_MAYBE_ABORT): its socket, when, and the key it was counted
+ * under when aggregating. The
  * abort's own send follows within microseconds on the same CPU
  * (tcp_reset(), tcp_done(), then the reply), so one slot per CPU holds it.
  */
@@ -61,8 +62,6 @@ struct abort_slot {
 	__u64 sk;
 	__u64 ns;
 	struct agg_key key;
-	__u8 counted;
-	__u8 pad[7];
 };
 
 struct {
@@ -80,7 +79,7 @@ static __always_inline bool may_abort_state(__u8 state)
 	return state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 || state == TCP_CLOSING || state == TCP_LAST_ACK;
 }
 
-static __always_inline void remember_abort(const struct reset *r, const struct event *e, bool counted)
+static __always_inline void remember_abort(const struct reset *r, const struct event *e)
 {
 	__u32 zero = 0;
 	struct abort_slot *s = bpf_map_lookup_elem(&abort_slot, &zero);
@@ -89,8 +88,7 @@ static __always_inline void remember_abort(const struct reset *r, const struct e
 		return;
 	s->sk = (__u64)r->sk;
 	s->ns = bpf_ktime_get_ns();
-	s->counted = counted;
-	if (counted)
+	if (aggregate)
 		agg_key_of(e, &s->key);
 }
 
@@ -109,7 +107,7 @@ static __always_inline bool retracts_receive(const struct sock *sk)
 	s->sk = 0;
 	if (bpf_ktime_get_ns() - s->ns > ABORT_WINDOW_NS)
 		return false;
-	if (s->counted)
+	if (aggregate)
 		uncount_key(&s->key);
 	stat_inc(STAT_ABORT_RETRACTED);
 	return true;
@@ -178,7 +176,7 @@ static __always_inline int handle_reset(struct reset *r, bool typed)
 			fill_event(&e, r, &o, src, alive);
 			count_event(&e);
 			if (r->flags & EVENT_MAYBE_ABORT)
-				remember_abort(r, &e, true);
+				remember_abort(r, &e);
 		}
 		return 0;
 	}
@@ -187,7 +185,7 @@ static __always_inline int handle_reset(struct reset *r, bool typed)
 	if (aggregate)
 		count_event(rec);
 	if (r->flags & EVENT_MAYBE_ABORT)
-		remember_abort(r, rec, aggregate);
+		remember_abort(r, rec);
 	rec->time_ns = bpf_ktime_get_ns();
 	rec->task_pid = id >> 32;
 	rec->task_tid = (__u32)id;
