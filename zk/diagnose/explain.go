@@ -212,7 +212,7 @@ func meaning(f Facts, d Diagnosis) string {
 		}
 		return inf + s
 	case LateData:
-		if sentReason(f) == "TCP_FLAGS" {
+		if reason, _ := sentBy(f); reason == "TCP_FLAGS" {
 			return inf + "a segment of a connection the " + sender + " side had already closed reached its listening socket (no socket of the connection was left), which answered with a RST (TCP_FLAGS): the other side's data, acknowledgement or FIN crossed the close, or the connection belonged to a server process that has since restarted. Look at why that side closed (often a reset of its own just before this one); this one follows from it."
 		}
 		return inf + "data arrived for a connection the " + sender + " side had already closed (its socket gone, or in TIME_WAIT/FIN_WAIT), so its kernel answered with a RST: the other side kept writing after the close, such as a reply or ping that crossed a close. Usually harmless; look at the other side if it repeats."
@@ -221,7 +221,7 @@ func meaning(f Facts, d Diagnosis) string {
 	case MemoryPressure:
 		return inf + "the kernel aborted an orphaned socket for lack of memory (tcp_mem, tcp_max_orphans): look at this host's TCP memory."
 	case Rejected:
-		if sentReason(f) == "TCP_INVALID_ACK_SEQUENCE" && sentState(f) == "SYN_SENT" {
+		if reason, state := sentBy(f); reason == "TCP_INVALID_ACK_SEQUENCE" && state == "SYN_SENT" {
 			return inf + "the " + sender + " side's connection attempt (SYN_SENT) got an acknowledgement that does not acknowledge its SYN (TCP_INVALID_ACK_SEQUENCE), so its kernel reset it. The other end usually still held an earlier connection with the same addresses and ports (in TIME_WAIT, or half-open after a crash or restart) and answered with that connection's ACK: the new connection reused a local port too soon. The reset clears the old connection and the SYN's retransmission connects; look at the other end only if it repeats."
 		}
 		return inf + fmt.Sprintf("the kernel rejected a segment of this connection (%s) and reset it; look at the network path (middleboxes, retransmissions) and the peer.", orUnknown(f.Reason))
@@ -233,31 +233,20 @@ func meaning(f Facts, d Diagnosis) string {
 	return ""
 }
 
-// sentReason is the kernel's reason at the sending end: this row's when it
-// sent the RST, the paired sending row's when it received it.
-func sentReason(f Facts) string {
+// sentBy is the kernel's reason and the TCP state at the sending end: this
+// row's when it sent the RST, the paired sending row's when it received
+// it; "" for what is not known.
+func sentBy(f Facts) (reason, state string) {
 	if f.Direction == event.Receive {
 		if f.Peer == nil {
-			return ""
+			return "", ""
 		}
-		return f.Peer.Reason
-	}
-	return f.Reason
-}
-
-// sentState is the sending end's TCP state when it sent the RST, "" when
-// not known (as sentReason).
-func sentState(f Facts) string {
-	if f.Direction == event.Receive {
-		if f.Peer == nil {
-			return ""
-		}
-		return f.Peer.State
+		return f.Peer.Reason, f.Peer.State
 	}
 	if !f.StateKnown {
-		return ""
+		return f.Reason, ""
 	}
-	return f.State
+	return f.Reason, f.State
 }
 
 func endpointText(f Facts) string {
