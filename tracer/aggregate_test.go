@@ -10,21 +10,30 @@ import (
 	"github.com/rstwatch/rstwatch/internal/testenv"
 )
 
-// With events off, resets are only counted in the kernel, keyed by
-// direction, reason, owner and ZooKeeper endpoint.
-func TestAggregateOnly(t *testing.T) {
+// countingZK opens a tracer that only counts (serve's mode), with a
+// loopback listener's port as its ZooKeeper port; both close with the test.
+func countingZK(t *testing.T) (net.Listener, netip.AddrPort, *Tracer) {
+	t.Helper()
 	testenv.RequireBPF(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	zkPort := uint16(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	tr, err := Open(Config{Aggregate: true, NoEvents: true, ZKPorts: []uint16{zkPort}})
+	t.Cleanup(func() { ln.Close() })
+	zk := netip.MustParseAddrPort(ln.Addr().String())
+	tr, err := Open(Config{Aggregate: true, NoEvents: true, ZKPorts: []uint16{zk.Port()}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.Close()
+	t.Cleanup(func() { tr.Close() })
+	return ln, zk, tr
+}
+
+// With events off, resets are only counted in the kernel, keyed by
+// direction, reason, owner and ZooKeeper endpoint.
+func TestAggregateOnly(t *testing.T) {
+	ln, zk, tr := countingZK(t)
+	ln.Close() // connects are refused
 	const n = 5
 	for range n {
 		if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
@@ -35,11 +44,7 @@ func TestAggregateOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zk := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), zkPort)
-	noSocket := "NO_SOCKET"
-	if !tr.ReportsReasons() {
-		noSocket = "UNKNOWN"
-	}
+	noSocket := reasonOn(tr, "NO_SOCKET")
 	var sent, received uint64
 	for _, c := range counts {
 		t.Logf("%+v", c)
@@ -72,18 +77,7 @@ func TestAggregateOnly(t *testing.T) {
 // tracepoint although no reset was received; the abort's own send takes
 // that count back, so the counts have the abort's reset only.
 func TestAggregateTakesBackAbortReceives(t *testing.T) {
-	testenv.RequireBPF(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	tr, err := Open(Config{Aggregate: true, NoEvents: true, ZKPorts: []uint16{port}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	ln, zk, tr := countingZK(t)
 	if !tr.ReportsReasons() && !tr.UsesFentryFallback() {
 		t.Skip("this kernel does not report the resets its TCP stack sends in reply to a segment")
 	}
@@ -112,11 +106,7 @@ func TestAggregateTakesBackAbortReceives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zk := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
-	abort := "TCP_ABORT_ON_DATA"
-	if !tr.ReportsReasons() {
-		abort = "UNKNOWN"
-	}
+	abort := reasonOn(tr, "TCP_ABORT_ON_DATA")
 	var aborts, received uint64
 	for _, c := range counts {
 		if c.ZKEndpoint != zk {

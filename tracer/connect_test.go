@@ -106,18 +106,7 @@ func TestZooKeeperConnects(t *testing.T) {
 // Connect records nobody reads fill the ring buffer and are counted apart:
 // the count of lost resets stays exact.
 func TestUnreadConnectsAreNotLostResets(t *testing.T) {
-	testenv.RequireBPF(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	tr, err := Open(Config{Aggregate: true, NoEvents: true, ZKPorts: []uint16{port}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	ln, _, tr := countingZK(t)
 	// 64 KiB hold some 680 records; 400 connections write 800.
 	for range 400 {
 		c, err := net.Dial("tcp", ln.Addr().String())

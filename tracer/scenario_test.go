@@ -85,9 +85,6 @@ func (c *collector) stop(t testing.TB) {
 	}
 }
 
-// find waits for the event of a direction between two endpoints, and
-// checks that the kernel's one reset is reported once, not by two programs.
-
 // skipped is how many program runs the kernel skipped since the running
 // scenario began: another run of the same program was in progress on that
 // CPU (an interrupt's softirq changing a socket's state in the middle of a
@@ -100,6 +97,9 @@ func (c *collector) skipped() uint64 {
 	}
 	return n - c.missedAtStart
 }
+
+// find waits for the event of a direction between two endpoints, and
+// checks that the kernel's one reset is reported once, not by two programs.
 func (c *collector) find(t testing.TB, dir event.Direction, local, remote netip.AddrPort) event.Event {
 	t.Helper()
 	match := func() (first event.Event, n int) {
@@ -230,10 +230,13 @@ type want struct {
 	ts event.TSOption
 }
 
-// reason is what this kernel says for a sent reset: kernels before 6.10
-// report none.
-func (c *collector) reason(name string) string {
-	if !c.tr.ReportsReasons() {
+// reason is what this kernel says for a sent reset (reasonOn).
+func (c *collector) reason(name string) string { return reasonOn(c.tr, name) }
+
+// reasonOn is what tr's kernel says for a sent reset of reason name:
+// kernels before 6.10 report none.
+func reasonOn(tr *Tracer, name string) string {
+	if !tr.ReportsReasons() {
 		return "UNKNOWN"
 	}
 	return name
@@ -264,14 +267,18 @@ func check(t *testing.T, col *collector, what string, e event.Event, w want) {
 	if w.task != nil && !deferred && (e.Task.PID != w.task.pid || e.Task.Comm != w.task.name) {
 		t.Errorf("%s: task %d/%s, want %d/%s", what, e.Task.PID, e.Task.Comm, w.task.pid, w.task.name)
 	}
+	var skipped uint64
+	if w.owner != nil && e.Owner == nil {
+		skipped = col.skipped()
+	}
 	switch {
 	case w.owner == nil && e.Owner != nil:
 		t.Errorf("%s: owner %+v, want none", what, *e.Owner)
-	case w.owner != nil && e.Owner == nil && col.skipped() > 0:
+	case w.owner != nil && e.Owner == nil && skipped > 0:
 		// Counted, never hidden: the run that would have named it may be
 		// one the kernel skipped.
 		t.Logf("%s: no owner, want %d/%s; the kernel skipped %d program runs during this scenario, which rstwatch reports (kernel_missed)",
-			what, w.owner.pid, w.owner.name, col.skipped())
+			what, w.owner.pid, w.owner.name, skipped)
 	case w.owner != nil && e.Owner == nil:
 		t.Errorf("%s: no owner, want %d/%s", what, w.owner.pid, w.owner.name)
 	case w.owner != nil:
